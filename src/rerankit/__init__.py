@@ -1,0 +1,39 @@
+"""rerankit: the reranking stage of retrieval-augmented generation.
+
+>>> from rerankit import Reranker
+>>> reranker = Reranker("cross-encoder/ms-marco-MiniLM-L-6-v2")      # doctest: +SKIP
+>>> reranker.rerank("what is bm25?", ["BM25 is a ranking function.", "Paris"])  # doctest: +SKIP
+"""
+
+from rerankit._exceptions import (
+    InvalidInputError,
+    MissingDependencyError,
+    ModelLoadError,
+    ModelNotFoundError,
+    RerankitError,
+    ScoringError,
+    UnsupportedModelError,
+)
+from rerankit._types import Document, RankedResult
+from rerankit.models import KNOWN_MODELS, LOCAL_BACKENDS, KnownModel, find_known_model
+from rerankit.reranker import Reranker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KNOWN_MODELS",
+    "LOCAL_BACKENDS",
+    "Document",
+    "InvalidInputError",
+    "KnownModel",
+    "MissingDependencyError",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "RankedResult",
+    "Reranker",
+    "RerankitError",
+    "ScoringError",
+    "UnsupportedModelError",
+    "__version__",
+    "find_known_model",
+]

@@ -1,0 +1,211 @@
+"""The ``Reranker``: one call to rerank candidates with any supported model."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rerankit._exceptions import InvalidInputError
+from rerankit._inputs import (
+    validate_documents,
+    validate_min_score,
+    validate_query,
+    validate_top_n,
+)
+from rerankit._resolve import ModelSpec, resolve_model
+from rerankit._types import Document, EncodedPair, RankedResult
+from rerankit.rerankers.base import Backend, score_encoded
+
+_BACKEND_CLASSES = {
+    "cross-encoder": "rerankit.rerankers.cross_encoder:CrossEncoderBackend",
+    "bi-encoder": "rerankit.rerankers.bi_encoder:BiEncoderBackend",
+    "none": "rerankit.rerankers.none:NoRerankBackend",
+    "qwen3-reranker": "rerankit.rerankers.causal_lm:Qwen3RerankerBackend",
+    "mxbai-rerank-v2": "rerankit.rerankers.causal_lm:MxbaiRerankV2Backend",
+    "bge-reranker-gemma": "rerankit.rerankers.causal_lm:BgeGemmaRerankerBackend",
+}
+
+
+def _backend_class(name: str) -> type:
+    module, _, attr = _BACKEND_CLASSES[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+class _Scored:
+    """Scores of one query's documents, in the caller's order."""
+
+    __slots__ = ("raw", "texts", "truncated")
+
+    def __init__(self, texts: list[str], raw: np.ndarray, truncated: list[bool]) -> None:
+        self.texts, self.raw, self.truncated = texts, raw, truncated
+
+
+class Reranker:
+    """Rerank a query's candidate documents with a local model.
+
+    Args:
+        model: a hub id, a local folder, or an alias from ``rerankit models``
+            (``"none"`` keeps the first-stage order).
+        backend: force a backend (see ``rerankit.models.LOCAL_BACKENDS``); by default it
+            comes from the known-model table or the model's config.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default CUDA when available.
+        max_length: tokens per (query, document) input; default from the model.
+        dtype: ``"float32"``, ``"float16"`` or ``"bfloat16"``; default fp32 on CPU,
+            bf16 (or fp16) on CUDA.
+        token_budget: padded tokens per batch (batch size x longest input).
+        max_batch_size: upper bound on pairs per batch.
+        query_max_tokens: the query's share of ``max_length`` (default a quarter).
+        instruction: task instruction for LLM rerankers that take one.
+        trust_remote_code: allow models that ship their own code.
+        revision: hub revision (branch, tag or commit).
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        backend: str | None = None,
+        device: str | None = None,
+        max_length: int | None = None,
+        dtype: str | None = None,
+        token_budget: int | None = None,
+        max_batch_size: int | None = None,
+        query_max_tokens: int | None = None,
+        instruction: str | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+    ) -> None:
+        for label, value in (("max_length", max_length), ("token_budget", token_budget),
+                             ("max_batch_size", max_batch_size),
+                             ("query_max_tokens", query_max_tokens)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise InvalidInputError(f"{label} must be a positive int, got {value!r}")
+        self.spec: ModelSpec = resolve_model(model, backend=backend, revision=revision)
+        known = self.spec.known
+        options: dict[str, Any] = {
+            "device": device,
+            "dtype": dtype,
+            "max_length": max_length,
+            "query_max_tokens": query_max_tokens,
+            "trust_remote_code": trust_remote_code or bool(known and known.trust_remote_code
+                                                           and trust_remote_code),
+            "revision": revision,
+            "default_max_length": known.max_length if known and known.max_length else None,
+        }
+        if instruction is not None:
+            options["instruction"] = instruction
+        self.backend: Backend = _backend_class(self.spec.backend)(self.spec.source, **options)
+        on_gpu = str(getattr(self.backend, "device", "cpu")).startswith("cuda")
+        self.token_budget = token_budget or (65536 if on_gpu else 8192)
+        self.max_batch_size = max_batch_size or (256 if on_gpu else 64)
+
+    @property
+    def model_name(self) -> str:
+        """The model's hub id (for known models) or what the caller passed."""
+        return self.spec.name
+
+    @property
+    def max_length(self) -> int:
+        """Tokens per input the backend feeds its model."""
+        return self.backend.max_length
+
+    def __repr__(self) -> str:
+        return (f"Reranker({self.model_name!r}, backend={self.spec.backend!r}, "
+                f"device={str(getattr(self.backend, 'device', 'cpu'))!r}, "
+                f"max_length={self.max_length})")
+
+    # -- public calls ---------------------------------------------------------------
+
+    def score(self, query: str, documents: Sequence[Document]) -> list[float]:
+        """Raw model scores, one per document, in the caller's order."""
+        (scored,) = self._score([validate_query(query)], [validate_documents(documents)])
+        return scored.raw.tolist()
+
+    def rerank(
+        self,
+        query: str,
+        documents: Sequence[Document],
+        *,
+        top_n: int | None = None,
+        min_score: float | None = None,
+    ) -> list[RankedResult]:
+        """Documents sorted by relevance, best first.
+
+        ``min_score`` drops results whose calibrated score is below it; ``top_n`` keeps
+        the best n after that. Each result carries the caller's index and document.
+        """
+        return self.rerank_many([query], [documents], top_n=top_n, min_score=min_score)[0]
+
+    def rerank_many(
+        self,
+        queries: Sequence[str],
+        documents_per_query: Sequence[Sequence[Document]],
+        *,
+        top_n: int | None = None,
+        min_score: float | None = None,
+    ) -> list[list[RankedResult]]:
+        """Rerank several queries at once; pairs of all queries share batches."""
+        if isinstance(queries, str) or not isinstance(queries, Sequence):
+            raise InvalidInputError("queries must be a list of str")
+        if isinstance(documents_per_query, (str, bytes)) or not isinstance(
+            documents_per_query, Sequence
+        ) or len(documents_per_query) != len(queries):
+            raise InvalidInputError(
+                "documents_per_query must be a list with one document list per query "
+                f"({len(queries)} queries)"
+            )
+        top_n = validate_top_n(top_n)
+        min_score = validate_min_score(min_score)
+        query_texts = [validate_query(q) for q in queries]
+        doc_texts = [validate_documents(docs) for docs in documents_per_query]
+        scored = self._score(query_texts, doc_texts)
+        return [
+            self._rank(docs, s, top_n=top_n, min_score=min_score)
+            for docs, s in zip(documents_per_query, scored)
+        ]
+
+    # -- internals ------------------------------------------------------------------
+
+    def _score(self, queries: list[str], texts: list[list[str]]) -> list[_Scored]:
+        """Encode every query's unique texts, score all pairs together, map back."""
+        dedupe = getattr(self.backend, "scores_by_content", True)
+        pairs: list[EncodedPair] = []
+        slots: list[list[int]] = []  # per query: for each document, its position in pairs
+        for query, docs in zip(queries, texts):
+            if dedupe:
+                unique: dict[str, int] = {}
+                positions = [unique.setdefault(t, len(unique)) for t in docs]
+                unique_texts = list(unique)
+            else:
+                positions, unique_texts = list(range(len(docs))), docs
+            offset = len(pairs)
+            pairs.extend(self.backend.encode(query, unique_texts) if unique_texts else [])
+            slots.append([offset + p for p in positions])
+        raw = score_encoded(self.backend, pairs, token_budget=self.token_budget,
+                            max_batch_size=self.max_batch_size) if pairs else np.zeros(0)
+        return [
+            _Scored(docs, raw[idx] if idx else np.zeros(0), [pairs[i].truncated for i in idx])
+            for docs, idx in zip(texts, slots)
+        ]
+
+    def _rank(self, documents: Sequence[Document], scored: _Scored, *, top_n: int | None,
+              min_score: float | None) -> list[RankedResult]:
+        probability = self.backend.probability(scored.raw) if len(scored.raw) else scored.raw
+        order = sorted(range(len(scored.raw)), key=lambda i: (-scored.raw[i], i))
+        results = []
+        for i in order:
+            if min_score is not None and probability[i] < min_score:
+                continue
+            results.append(RankedResult(
+                index=i, score=float(probability[i]), raw_score=float(scored.raw[i]),
+                document=documents[i], text=scored.texts[i], truncated=scored.truncated[i],
+                rank=len(results),
+            ))
+            if top_n is not None and len(results) >= top_n:
+                break
+        return results

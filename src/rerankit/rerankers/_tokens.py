@@ -1,0 +1,86 @@
+"""Token-level encoding with a Hugging Face fast tokenizer, truncation made explicit.
+
+Texts are tokenised without special tokens, cut to a token budget (reporting whether
+anything was cut), and only then assembled into model inputs, so a backend controls
+exactly what is truncated: the query to its budget first, then the document, and never
+a prompt template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rerankit._exceptions import UnsupportedModelError
+
+# A token rarely spans more than 16 characters: a text this much longer than its token
+# budget is tokenised from a prefix first, so a 1 MB document costs no more than a page.
+_CHARS_PER_TOKEN_CAP = 16
+
+
+class TextTokenizer:
+    """Wraps the Rust tokenizer of a transformers fast tokenizer, padding and truncation off."""
+
+    def __init__(self, hf_tokenizer: Any, model: str) -> None:
+        from tokenizers import Tokenizer
+
+        backend = getattr(hf_tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            raise UnsupportedModelError(
+                f"{model!r} has no fast (Rust) tokenizer (tokenizer.json); rerankit needs one"
+            )
+        self._tokenizer = Tokenizer.from_str(backend.to_str())
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
+        self.hf_tokenizer = hf_tokenizer
+
+    def encode(self, text: str, limit: int) -> tuple[Any, bool]:
+        """One text -> (Encoding cut to ``limit`` tokens, whether it was cut)."""
+        return self.encode_many([text], limit)[0]
+
+    def encode_many(self, texts: Sequence[str], limit: int) -> list[tuple[Any, bool]]:
+        """Texts -> (Encoding cut to ``limit`` tokens, whether it was cut), in order."""
+        limit = max(0, limit)
+        cap = limit * _CHARS_PER_TOKEN_CAP + 1024
+        heads = [t if len(t) <= cap else t[:cap] for t in texts]
+        encodings = self._tokenizer.encode_batch(heads, add_special_tokens=False)
+        out = []
+        for text, head, enc in zip(texts, heads, encodings):
+            if len(enc.ids) <= limit and len(head) < len(text):
+                # The prefix held too few tokens (e.g. mostly whitespace): use the whole text.
+                enc = self._tokenizer.encode(text, add_special_tokens=False)
+            cut = len(enc.ids) > limit
+            if cut:
+                enc.truncate(limit)
+            out.append((enc, cut))
+        return out
+
+    def ids(self, text: str) -> list[int]:
+        """Token ids of a fixed string (a prompt fragment), no special tokens, never cut."""
+        return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def join_pair(self, first: Any, second: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Apply the tokenizer's pair template ([CLS] a [SEP] b [SEP], <s> a </s></s> b </s>)."""
+        processor = self._tokenizer.post_processor
+        if processor is None:
+            ids = tuple(first.ids) + tuple(second.ids)
+            return ids, (0,) * len(first.ids) + (1,) * len(second.ids)
+        pair = processor.process(first, second, add_special_tokens=True)
+        return tuple(pair.ids), tuple(pair.type_ids)
+
+    def join_single(self, only: Any) -> tuple[int, ...]:
+        """Apply the tokenizer's single-text template ([CLS] a [SEP])."""
+        processor = self._tokenizer.post_processor
+        if processor is None:
+            return tuple(only.ids)
+        return tuple(processor.process(only, add_special_tokens=True).ids)
+
+    def special_tokens_in_single(self) -> int:
+        """How many special tokens the single-text template adds."""
+        processor = self._tokenizer.post_processor
+        return 0 if processor is None else processor.num_special_tokens_to_add(False)
+
+    def special_tokens_in_pair(self) -> int:
+        """How many special tokens the pair template adds."""
+        processor = self._tokenizer.post_processor
+        return 0 if processor is None else processor.num_special_tokens_to_add(True)

@@ -1,0 +1,95 @@
+"""Shared torch/transformers plumbing: device and dtype choice, loading, padding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rerankit._exceptions import InvalidInputError, ModelLoadError, ModelNotFoundError
+from rerankit._optional import require
+from rerankit._types import EncodedPair
+
+_DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
+           "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
+
+
+def import_torch(feature: str) -> Any:
+    """Import torch (and check transformers) or name the extra to install."""
+    torch = require("torch", feature=feature)
+    require("transformers", feature=feature)
+    return torch
+
+
+def resolve_device(device: str | None) -> Any:
+    """``None`` picks CUDA when available, else CPU."""
+    torch = import_torch("Local models")
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InvalidInputError(f"unknown device {device!r}: {exc}") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+def resolve_dtype(dtype: str | None, device: Any) -> Any:
+    """fp32 on CPU; bf16 on CUDA where supported, else fp16; or the caller's choice."""
+    torch = import_torch("Local models")
+    if dtype is None:
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    name = _DTYPES.get(str(dtype).lower().replace("torch.", ""))
+    if name is None:
+        raise InvalidInputError(f"unknown dtype {dtype!r}; use float32, float16 or bfloat16")
+    return getattr(torch, name)
+
+
+def load_pretrained(loader: Callable[..., Any], model: str, what: str, **kwargs: Any) -> Any:
+    """Call ``loader.from_pretrained`` and turn hub/offline failures into clear errors."""
+    try:
+        return loader.from_pretrained(model, **kwargs)
+    except OSError as exc:
+        raise ModelNotFoundError(not_found_message(model, what, exc)) from exc
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise ModelLoadError(
+                f"{model!r} ships its own model code; pass trust_remote_code=True if you "
+                f"trust it. ({exc})"
+            ) from exc
+        raise ModelLoadError(f"could not load the {what} of {model!r}: {exc}") from exc
+
+
+def not_found_message(model: str, what: str, exc: BaseException | None = None) -> str:
+    """The message for a model that is neither local nor downloadable."""
+    reason = f" ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})" if exc else ""
+    return (
+        f"could not load the {what} of model {model!r}: it is not a local folder, not in the "
+        f"Hugging Face cache, and could not be downloaded{reason}. Download it on a machine "
+        f"with network access (e.g. `hf download {model} --local-dir DIR`) and pass DIR, "
+        "or use a known alias from `rerankit models`."
+    )
+
+
+def pad_batch(
+    batch: Sequence[EncodedPair], *, pad_id: int, left: bool, device: Any, with_types: bool
+) -> dict[str, Any]:
+    """Pad a batch of encoded pairs to its longest sequence; return model keyword tensors."""
+    torch = import_torch("Local models")
+    width = max(len(p) for p in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    types = torch.zeros((len(batch), width), dtype=torch.long) if with_types else None
+    for row, pair in enumerate(batch):
+        n = len(pair)
+        span = slice(width - n, width) if left else slice(0, n)
+        ids[row, span] = torch.tensor(pair.input_ids, dtype=torch.long)
+        mask[row, span] = 1
+        if types is not None and pair.token_type_ids is not None:
+            types[row, span] = torch.tensor(pair.token_type_ids, dtype=torch.long)
+    inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+    if types is not None:
+        inputs["token_type_ids"] = types.to(device)
+    return inputs

@@ -1,0 +1,119 @@
+"""Bi-encoder reranking: cosine of mean/CLS-pooled embeddings (sentence-transformers folders).
+
+The query and each document are embedded separately, so this is the cheapest neural
+reranker; it reads the pooling mode from the folder's ``1_Pooling/config.json`` and the
+length limit from ``sentence_bert_config.json``, as sentence-transformers does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rerankit._types import EncodedPair
+from rerankit.rerankers._tokens import TextTokenizer
+from rerankit.rerankers._torch import (
+    import_torch,
+    load_pretrained,
+    pad_batch,
+    resolve_device,
+    resolve_dtype,
+)
+from rerankit.rerankers.cross_encoder import usable_length
+
+
+def _read_json(folder: Path, name: str) -> dict[str, Any]:
+    path = folder / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+class BiEncoderBackend:
+    """raw score = cosine(query, document) in [-1, 1]; probability = (cosine + 1) / 2."""
+
+    name = "bi-encoder"
+    scores_by_content = True
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        max_length: int | None = None,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        default_max_length: int | None = None,
+        **unused: Any,
+    ) -> None:
+        torch = import_torch("The bi-encoder backend")
+        from transformers import AutoModel, AutoTokenizer
+
+        self.model_name = model
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        common = {"trust_remote_code": trust_remote_code, "revision": revision}
+        hf_tokenizer = load_pretrained(AutoTokenizer, model, "tokenizer", **common)
+        self.model = load_pretrained(AutoModel, model, "model", dtype=self.dtype, **common)
+        self.model.to(self.device).eval()
+        folder = Path(model)
+        pooling = _read_json(folder, "1_Pooling/config.json")
+        self.pooling = "cls" if pooling.get("pooling_mode_cls_token") else (
+            "max" if pooling.get("pooling_mode_max_tokens") else "mean"
+        )
+        st_length = _read_json(folder, "sentence_bert_config.json").get("max_seq_length")
+        limit = usable_length(self.model.config, hf_tokenizer)
+        self.max_length = min(max_length or st_length or default_max_length or limit, limit)
+        self.tokenizer = TextTokenizer(hf_tokenizer, model)
+        self._pad_id = hf_tokenizer.pad_token_id if hf_tokenizer.pad_token_id is not None else 0
+        self._with_types = "token_type_ids" in getattr(hf_tokenizer, "model_input_names", [])
+        self._torch = torch
+
+    def _encode_texts(self, texts: Sequence[str]) -> list[EncodedPair]:
+        budget = self.max_length - self.tokenizer.special_tokens_in_single()
+        out = []
+        for enc, cut in self.tokenizer.encode_many(texts, budget):
+            ids = self.tokenizer.join_single(enc)
+            out.append(EncodedPair(ids, (0,) * len(ids), truncated=cut))
+        return out
+
+    def _embed(self, batch: Sequence[EncodedPair]) -> Any:
+        inputs = pad_batch(
+            batch, pad_id=self._pad_id, left=False, device=self.device,
+            with_types=self._with_types,
+        )
+        with self._torch.inference_mode():
+            tokens = self.model(**inputs).last_hidden_state.float()
+        mask = inputs["attention_mask"].unsqueeze(-1).float()
+        if self.pooling == "cls":
+            pooled = tokens[:, 0]
+        elif self.pooling == "max":
+            pooled = tokens.masked_fill(mask == 0, float("-inf")).max(dim=1).values
+        else:
+            pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        return self._torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-normalised embeddings of texts (float32), one row per text."""
+        rows = [self._embed([pair]).cpu().numpy() for pair in self._encode_texts(texts)]
+        return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+
+    def encode(self, query: str, texts: Sequence[str]) -> list[EncodedPair]:
+        (query_pair,) = self._encode_texts([query])
+        query_vector = self._embed([query_pair])[0]
+        return [
+            EncodedPair(p.input_ids, p.token_type_ids, p.truncated or query_pair.truncated,
+                        context=query_vector)
+            for p in self._encode_texts(texts)
+        ]
+
+    def forward(self, batch: Sequence[EncodedPair]) -> np.ndarray:
+        docs = self._embed(batch)
+        queries = self._torch.stack([p.context for p in batch]).to(docs.device)
+        return (docs * queries).sum(dim=1).double().cpu().numpy()
+
+    def probability(self, raw: np.ndarray) -> np.ndarray:
+        return np.clip((np.asarray(raw, dtype=np.float64) + 1.0) / 2.0, 0.0, 1.0)
