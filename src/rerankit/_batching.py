@@ -28,7 +28,8 @@ def plan_batches(
     for position in order:
         length = max(1, lengths[position])
         width = max(longest, length)
-        if current and ((len(current) + 1) * width > token_budget or len(current) >= max_batch_size):
+        full = len(current) >= max_batch_size or (len(current) + 1) * width > token_budget
+        if current and full:
             batches.append(current)
             current, width = [], length
         current.append(position)

@@ -83,5 +83,7 @@ def validate_min_score(min_score: Any) -> float | None:
     if isinstance(min_score, bool) or not isinstance(min_score, (int, float)):
         raise InvalidInputError(f"min_score must be a number in [0, 1], got {min_score!r}")
     if not 0.0 <= float(min_score) <= 1.0:
-        raise InvalidInputError(f"min_score must be in [0, 1] (a calibrated score), got {min_score}")
+        raise InvalidInputError(
+            f"min_score must be in [0, 1] (a calibrated score), got {min_score}"
+        )
     return float(min_score)

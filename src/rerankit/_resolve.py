@@ -56,11 +56,10 @@ def _source(name: str, known: KnownModel | None) -> str:
     path = Path(name).expanduser()
     if path.is_dir():
         return str(path)
-    if known is not None and known.pip_package:
-        if importlib.util.find_spec(known.pip_package) is not None:
-            module = importlib.import_module(known.pip_package)
-            return str(Path(module.__file__).parent / "model")
-    if name.startswith((".", "/", "~")) or path.suffix or path.exists():
+    if known is not None and known.pip_package and importlib.util.find_spec(known.pip_package):
+        module = importlib.import_module(known.pip_package)
+        return str(Path(module.__file__).parent / "model")
+    if name.startswith((".", "/", "~")) or path.exists():
         raise ModelNotFoundError(f"model folder {name!r} does not exist")
     return known.id if known else name
 

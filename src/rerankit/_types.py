@@ -8,7 +8,7 @@ from typing import Any, Union
 
 #: What a caller may pass as one document: plain text, or a mapping with a ``text`` field
 #: (any other fields ride along and come back untouched).
-Document = Union[str, Mapping[str, Any]]
+Document = Union[str, Mapping[str, Any]]  # noqa: UP007 (runtime alias on 3.10)
 
 
 @dataclass(frozen=True)

@@ -166,7 +166,7 @@ class Reranker:
         scored = self._score(query_texts, doc_texts)
         return [
             self._rank(docs, s, top_n=top_n, min_score=min_score)
-            for docs, s in zip(documents_per_query, scored)
+            for docs, s in zip(documents_per_query, scored, strict=True)
         ]
 
     # -- internals ------------------------------------------------------------------
@@ -176,7 +176,7 @@ class Reranker:
         dedupe = getattr(self.backend, "scores_by_content", True)
         pairs: list[EncodedPair] = []
         slots: list[list[int]] = []  # per query: for each document, its position in pairs
-        for query, docs in zip(queries, texts):
+        for query, docs in zip(queries, texts, strict=True):
             if dedupe:
                 unique: dict[str, int] = {}
                 positions = [unique.setdefault(t, len(unique)) for t in docs]
@@ -190,7 +190,7 @@ class Reranker:
                             max_batch_size=self.max_batch_size) if pairs else np.zeros(0)
         return [
             _Scored(docs, raw[idx] if idx else np.zeros(0), [pairs[i].truncated for i in idx])
-            for docs, idx in zip(texts, slots)
+            for docs, idx in zip(texts, slots, strict=True)
         ]
 
     def _rank(self, documents: Sequence[Document], scored: _Scored, *, top_n: int | None,

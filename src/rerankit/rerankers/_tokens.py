@@ -45,7 +45,7 @@ class TextTokenizer:
         heads = [t if len(t) <= cap else t[:cap] for t in texts]
         encodings = self._tokenizer.encode_batch(heads, add_special_tokens=False)
         out = []
-        for text, head, enc in zip(texts, heads, encodings):
+        for text, head, enc in zip(texts, heads, encodings, strict=True):
             if len(enc.ids) <= limit and len(head) < len(text):
                 # The prefix held too few tokens (e.g. mostly whitespace): use the whole text.
                 enc = self._tokenizer.encode(text, add_special_tokens=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from rerankit._exceptions import InvalidInputError, ModelLoadError, ModelNotFoundError
@@ -52,6 +53,8 @@ def load_pretrained(loader: Callable[..., Any], model: str, what: str, **kwargs:
     try:
         return loader.from_pretrained(model, **kwargs)
     except OSError as exc:
+        if Path(model).is_dir():
+            raise ModelLoadError(f"folder {model!r} has no loadable {what}: {exc}") from exc
         raise ModelNotFoundError(not_found_message(model, what, exc)) from exc
     except ValueError as exc:
         if "trust_remote_code" in str(exc):
@@ -60,6 +63,16 @@ def load_pretrained(loader: Callable[..., Any], model: str, what: str, **kwargs:
                 f"trust it. ({exc})"
             ) from exc
         raise ModelLoadError(f"could not load the {what} of {model!r}: {exc}") from exc
+
+
+def check_remote_code(config: Any, auto_class: str, trust_remote_code: bool, model: str) -> None:
+    """Refuse a model whose config maps ``auto_class`` to its own code, unless trusted."""
+    auto_map = getattr(config, "auto_map", None) or {}
+    if auto_class in auto_map and not trust_remote_code:
+        raise ModelLoadError(
+            f"{model!r} ships its own model code ({auto_map[auto_class]}); pass "
+            "trust_remote_code=True if you trust it"
+        )
 
 
 def not_found_message(model: str, what: str, exc: BaseException | None = None) -> str:

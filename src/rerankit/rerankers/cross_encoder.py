@@ -11,6 +11,7 @@ from rerankit._exceptions import InvalidInputError, UnsupportedModelError
 from rerankit._types import EncodedPair
 from rerankit.rerankers._tokens import TextTokenizer
 from rerankit.rerankers._torch import (
+    check_remote_code,
     import_torch,
     load_pretrained,
     pad_batch,
@@ -62,15 +63,18 @@ class CrossEncoderBackend:
         **unused: Any,
     ) -> None:
         torch = import_torch("The cross-encoder backend")
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
         self.model_name = model
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         common = {"trust_remote_code": trust_remote_code, "revision": revision}
+        config = load_pretrained(AutoConfig, model, "config", **common)
+        check_remote_code(config, "AutoModelForSequenceClassification", trust_remote_code, model)
         hf_tokenizer = load_pretrained(AutoTokenizer, model, "tokenizer", **common)
         self.model = load_pretrained(
-            AutoModelForSequenceClassification, model, "model", dtype=self.dtype, **common
+            AutoModelForSequenceClassification, model, "model", config=config, dtype=self.dtype,
+            **common,
         )
         self.model.to(self.device).eval()
         self.num_labels = int(self.model.config.num_labels)
@@ -83,7 +87,9 @@ class CrossEncoderBackend:
         limit = usable_length(self.model.config, hf_tokenizer)
         wanted = max_length or default_max_length or limit
         if max_length is not None and max_length > limit:
-            raise InvalidInputError(f"max_length={max_length} exceeds what {model!r} reads ({limit})")
+            raise InvalidInputError(
+                f"max_length={max_length} exceeds what {model!r} reads ({limit} tokens)"
+            )
         self.max_length = min(wanted, limit)
         self.query_max_tokens = query_max_tokens or max(8, self.max_length // 4)
         self._special = self.tokenizer.special_tokens_in_pair()
