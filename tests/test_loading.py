@@ -138,3 +138,8 @@ def test_missing_torch_names_the_extra():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "pip install 'rerankit[torch]'" in out
+
+
+def test_instruction_for_a_backend_without_one_is_refused(tiny_bert_dir):
+    with pytest.raises(InvalidInputError, match="takes no instruction"):
+        Reranker(tiny_bert_dir, instruction="find answers")

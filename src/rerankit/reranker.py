@@ -29,6 +29,8 @@ _BACKEND_CLASSES = {
     "bge-reranker-gemma": "rerankit.rerankers.causal_lm:BgeGemmaRerankerBackend",
 }
 
+_TAKES_INSTRUCTION = ("qwen3-reranker", "mxbai-rerank-v2")
+
 
 def _backend_class(name: str) -> type:
     module, _, attr = _BACKEND_CLASSES[name].partition(":")
@@ -92,12 +94,16 @@ class Reranker:
             "dtype": dtype,
             "max_length": max_length,
             "query_max_tokens": query_max_tokens,
-            "trust_remote_code": trust_remote_code or bool(known and known.trust_remote_code
-                                                           and trust_remote_code),
+            "trust_remote_code": trust_remote_code,
             "revision": revision,
             "default_max_length": known.max_length if known and known.max_length else None,
         }
         if instruction is not None:
+            if self.spec.backend not in _TAKES_INSTRUCTION:
+                raise InvalidInputError(
+                    f"backend {self.spec.backend!r} takes no instruction; only "
+                    f"{', '.join(_TAKES_INSTRUCTION)} do"
+                )
             options["instruction"] = instruction
         self.backend: Backend = _backend_class(self.spec.backend)(self.spec.source, **options)
         on_gpu = str(getattr(self.backend, "device", "cpu")).startswith("cuda")
