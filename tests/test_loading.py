@@ -120,13 +120,17 @@ def test_known_model_table_is_complete():
     assert find_known_model("jinaai/jina-reranker-v2-base-multilingual").trust_remote_code
 
 
-def test_remote_code_model_needs_consent(tmp_path):
+@pytest.mark.parametrize(("auto_class", "backend"), [
+    ("AutoModelForSequenceClassification", None),
+    ("AutoModel", "bi-encoder"),
+    ("AutoModelForCausalLM", "qwen3-reranker"),
+])
+def test_remote_code_model_needs_consent(tmp_path, auto_class, backend):
     config = {"architectures": ["XLMRobertaForSequenceClassification"],
-              "auto_map": {"AutoModelForSequenceClassification": "modeling.Custom"},
-              "model_type": "xlm-roberta"}
+              "auto_map": {auto_class: "modeling.Custom"}, "model_type": "xlm-roberta"}
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(Exception, match="trust_remote_code"):
-        Reranker(tmp_path)
+        Reranker(tmp_path, backend=backend)
 
 
 def test_missing_torch_names_the_extra():

@@ -29,8 +29,6 @@ _BACKEND_CLASSES = {
     "bge-reranker-gemma": "rerankit.rerankers.causal_lm:BgeGemmaRerankerBackend",
 }
 
-_TAKES_INSTRUCTION = ("qwen3-reranker", "mxbai-rerank-v2")
-
 
 def _backend_class(name: str) -> type:
     module, _, attr = _BACKEND_CLASSES[name].partition(":")
@@ -98,14 +96,15 @@ class Reranker:
             "revision": revision,
             "default_max_length": known.max_length if known and known.max_length else None,
         }
+        backend_class = _backend_class(self.spec.backend)
         if instruction is not None:
-            if self.spec.backend not in _TAKES_INSTRUCTION:
+            if not getattr(backend_class, "takes_instruction", False):
                 raise InvalidInputError(
-                    f"backend {self.spec.backend!r} takes no instruction; only "
-                    f"{', '.join(_TAKES_INSTRUCTION)} do"
+                    f"backend {self.spec.backend!r} takes no instruction; only the "
+                    "qwen3-reranker and mxbai-rerank-v2 recipes do"
                 )
             options["instruction"] = instruction
-        self.backend: Backend = _backend_class(self.spec.backend)(self.spec.source, **options)
+        self.backend: Backend = backend_class(self.spec.source, **options)
         on_gpu = str(getattr(self.backend, "device", "cpu")).startswith("cuda")
         # On a CPU, compute is the bottleneck: small, tightly length-grouped batches waste
         # the least on padding. On a GPU, bigger batches keep the device busy.

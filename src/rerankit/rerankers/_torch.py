@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,80 @@ def load_pretrained(loader: Callable[..., Any], model: str, what: str, **kwargs:
                 f"trust it. ({exc})"
             ) from exc
         raise ModelLoadError(f"could not load the {what} of {model!r}: {exc}") from exc
+
+
+# Models whose position ids start after the padding index (RoBERTa family).
+_POSITION_OFFSET_TYPES = {"roberta", "xlm-roberta", "camembert", "xlm-roberta-xl"}
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A transformers model in eval mode on its device, with its tokenizer."""
+
+    torch: Any
+    model: Any
+    tokenizer: Any
+    device: Any
+    dtype: Any
+    #: Longest input the model can read (positions and the tokenizer's declared limit).
+    limit: int
+    pad_id: int
+
+
+def load_model(
+    auto_class: str,
+    model: str,
+    *,
+    feature: str,
+    device: str | None,
+    dtype: str | None,
+    trust_remote_code: bool,
+    revision: str | None,
+) -> LoadedModel:
+    """Load config, tokenizer and ``transformers.<auto_class>`` weights of ``model``.
+
+    Refuses models that map ``auto_class`` to their own code unless trusted, and turns
+    missing or undownloadable files into clear errors.
+    """
+    torch = import_torch(feature)
+    import transformers
+
+    resolved_device = resolve_device(device)
+    resolved_dtype = resolve_dtype(dtype, resolved_device)
+    common = {"trust_remote_code": trust_remote_code, "revision": revision}
+    config = load_pretrained(transformers.AutoConfig, model, "config", **common)
+    check_remote_code(config, auto_class, trust_remote_code, model)
+    tokenizer = load_pretrained(transformers.AutoTokenizer, model, "tokenizer", **common)
+    network = load_pretrained(getattr(transformers, auto_class), model, "model", config=config,
+                              dtype=resolved_dtype, **common)
+    network.to(resolved_device).eval()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return LoadedModel(torch, network, tokenizer, resolved_device, resolved_dtype,
+                       usable_length(network.config, tokenizer), int(pad or 0))
+
+
+def usable_length(config: Any, tokenizer: Any) -> int:
+    """Longest input the model can read, from its config and tokenizer."""
+    limits = []
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        offset = 0
+        if getattr(config, "model_type", "") in _POSITION_OFFSET_TYPES:
+            offset = (getattr(config, "pad_token_id", 1) or 0) + 1
+        limits.append(positions - offset)
+    declared = getattr(tokenizer, "model_max_length", None)
+    if isinstance(declared, int) and 0 < declared < 1_000_000:
+        limits.append(declared)
+    return min(limits) if limits else 512
+
+
+def choose_max_length(requested: int | None, default: int | None, limit: int, model: str) -> int:
+    """The caller's max_length (refused above ``limit``), else ``default``, capped at ``limit``."""
+    if requested is not None and requested > limit:
+        raise InvalidInputError(
+            f"max_length={requested} exceeds what {model!r} reads ({limit} tokens)"
+        )
+    return min(requested or default or limit, limit)
 
 
 def check_remote_code(config: Any, auto_class: str, trust_remote_code: bool, model: str) -> None:

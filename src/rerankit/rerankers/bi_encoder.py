@@ -16,14 +16,7 @@ import numpy as np
 
 from rerankit._types import EncodedPair
 from rerankit.rerankers._tokens import TextTokenizer
-from rerankit.rerankers._torch import (
-    import_torch,
-    load_pretrained,
-    pad_batch,
-    resolve_device,
-    resolve_dtype,
-)
-from rerankit.rerankers.cross_encoder import usable_length
+from rerankit.rerankers._torch import choose_max_length, load_model, pad_batch
 
 
 def _read_json(folder: Path, name: str) -> dict[str, Any]:
@@ -49,28 +42,25 @@ class BiEncoderBackend:
         default_max_length: int | None = None,
         **unused: Any,
     ) -> None:
-        torch = import_torch("The bi-encoder backend")
-        from transformers import AutoModel, AutoTokenizer
-
+        loaded = load_model(
+            "AutoModel", model, feature="The bi-encoder backend", device=device, dtype=dtype,
+            trust_remote_code=trust_remote_code, revision=revision,
+        )
         self.model_name = model
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
-        common = {"trust_remote_code": trust_remote_code, "revision": revision}
-        hf_tokenizer = load_pretrained(AutoTokenizer, model, "tokenizer", **common)
-        self.model = load_pretrained(AutoModel, model, "model", dtype=self.dtype, **common)
-        self.model.to(self.device).eval()
+        self.model, self.device, self.dtype = loaded.model, loaded.device, loaded.dtype
         folder = Path(model)
         pooling = _read_json(folder, "1_Pooling/config.json")
         self.pooling = "cls" if pooling.get("pooling_mode_cls_token") else (
             "max" if pooling.get("pooling_mode_max_tokens") else "mean"
         )
         st_length = _read_json(folder, "sentence_bert_config.json").get("max_seq_length")
-        limit = usable_length(self.model.config, hf_tokenizer)
-        self.max_length = min(max_length or st_length or default_max_length or limit, limit)
-        self.tokenizer = TextTokenizer(hf_tokenizer, model)
-        self._pad_id = hf_tokenizer.pad_token_id if hf_tokenizer.pad_token_id is not None else 0
-        self._with_types = "token_type_ids" in getattr(hf_tokenizer, "model_input_names", [])
-        self._torch = torch
+        self.max_length = choose_max_length(
+            max_length, st_length or default_max_length, loaded.limit, model
+        )
+        self.tokenizer = TextTokenizer(loaded.tokenizer, model)
+        self._pad_id = loaded.pad_id
+        self._with_types = "token_type_ids" in getattr(loaded.tokenizer, "model_input_names", [])
+        self._torch = loaded.torch
 
     def _encode_texts(self, texts: Sequence[str]) -> list[EncodedPair]:
         budget = self.max_length - self.tokenizer.special_tokens_in_single()
@@ -95,11 +85,6 @@ class BiEncoderBackend:
         else:
             pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
         return self._torch.nn.functional.normalize(pooled, p=2, dim=1)
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-normalised embeddings of texts (float32), one row per text."""
-        rows = [self._embed([pair]).cpu().numpy() for pair in self._encode_texts(texts)]
-        return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
     def encode(self, query: str, texts: Sequence[str]) -> list[EncodedPair]:
         (query_pair,) = self._encode_texts([query])

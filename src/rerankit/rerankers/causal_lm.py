@@ -27,15 +27,8 @@ import numpy as np
 from rerankit._exceptions import InvalidInputError, UnsupportedModelError
 from rerankit._types import EncodedPair
 from rerankit.rerankers._tokens import TextTokenizer
-from rerankit.rerankers._torch import (
-    import_torch,
-    load_pretrained,
-    pad_batch,
-    resolve_device,
-    resolve_dtype,
-)
+from rerankit.rerankers._torch import choose_max_length, load_model, pad_batch
 from rerankit.rerankers.base import sigmoid
-from rerankit.rerankers.cross_encoder import usable_length
 
 # Config attributes that rescale a causal LM's logits in ways the float32 head below does
 # not reproduce (Cohere, Granite, ...): such models are scored with their own forward.
@@ -71,33 +64,23 @@ class CausalLMBackend:
         instruction: str | None = None,
         **unused: Any,
     ) -> None:
-        torch = import_torch(f"The {self.name} backend")
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         if instruction is not None:
             if not self.takes_instruction:
                 raise InvalidInputError(f"the {self.name} backend takes no instruction")
             if not isinstance(instruction, str) or not instruction.strip():
                 raise InvalidInputError(f"instruction must be a non-empty str, got {instruction!r}")
-        self._torch = torch
-        self.model_name = model
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
-        common = {"trust_remote_code": trust_remote_code, "revision": revision}
-        hf_tokenizer = load_pretrained(AutoTokenizer, model, "tokenizer", **common)
-        self.model = load_pretrained(
-            AutoModelForCausalLM, model, "model", dtype=self.dtype, **common
+        loaded = load_model(
+            "AutoModelForCausalLM", model, feature=f"The {self.name} backend", device=device,
+            dtype=dtype, trust_remote_code=trust_remote_code, revision=revision,
         )
-        self.model.to(self.device).eval()
-        self.hf_tokenizer = hf_tokenizer
+        self._torch = loaded.torch
+        self.model_name = model
+        self.model, self.device, self.dtype = loaded.model, loaded.device, loaded.dtype
+        self.hf_tokenizer = hf_tokenizer = loaded.tokenizer
         self.tokenizer = TextTokenizer(hf_tokenizer, model)
-
-        limit = usable_length(self.model.config, hf_tokenizer)
-        if max_length is not None and max_length > limit:
-            raise InvalidInputError(
-                f"max_length={max_length} exceeds what {model!r} reads ({limit})"
-            )
-        self.max_length = min(max_length or default_max_length or self.default_length, limit)
+        self.max_length = choose_max_length(
+            max_length, default_max_length or self.default_length, loaded.limit, model
+        )
 
         self.instruction = instruction
         t = self._template()
@@ -126,10 +109,7 @@ class CausalLMBackend:
 
         positive, negative = self._answer_tokens()
         self._answer_ids = [positive] if negative is None else [positive, negative]
-        pad = hf_tokenizer.pad_token_id
-        if pad is None:
-            pad = hf_tokenizer.eos_token_id
-        self._pad_id = int(pad) if pad is not None else 0
+        self._pad_id = loaded.pad_id
         self._takes_positions = "position_ids" in _parameters(self.model.forward)
         self._keeps_logits = "logits_to_keep" in _parameters(self.model.forward)
         self._head = self._float32_head()
