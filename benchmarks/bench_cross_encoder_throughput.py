@@ -345,22 +345,11 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         }
     pps = {name: results[name]["pairs_per_second"] for name in SYSTEMS}
     best = {name: results[name]["best_pairs_per_second"] for name in SYSTEMS}
-    ratios = {
-        "rerankit_score / st_predict_per_query":
-            pps["rerankit_score"] / pps["st_predict_per_query"],
-        "rerankit_rerank_many / st_predict_per_query":
-            pps["rerankit_rerank_many"] / pps["st_predict_per_query"],
-        "rerankit_rerank_many / st_predict_all":
-            pps["rerankit_rerank_many"] / pps["st_predict_all"],
-    }
-    ratios_best = {
-        "rerankit_score / st_predict_per_query":
-            best["rerankit_score"] / best["st_predict_per_query"],
-        "rerankit_rerank_many / st_predict_per_query":
-            best["rerankit_rerank_many"] / best["st_predict_per_query"],
-        "rerankit_rerank_many / st_predict_all":
-            best["rerankit_rerank_many"] / best["st_predict_all"],
-    }
+    compared = [("rerankit_score", "st_predict_per_query"),
+                ("rerankit_rerank_many", "st_predict_per_query"),
+                ("rerankit_rerank_many", "st_predict_all")]
+    ratios = {f"{ours} / {ref}": pps[ours] / pps[ref] for ours, ref in compared}
+    ratios_best = {f"{ours} / {ref}": best[ours] / best[ref] for ours, ref in compared}
     import sentence_transformers
     import transformers
 
