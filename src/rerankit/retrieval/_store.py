@@ -29,11 +29,19 @@ class DocumentStore:
 
     def add(self, items: Iterable[Any]) -> list[CorpusDocument]:
         """Check and append documents; duplicate ids (also against stored ones) are refused."""
-        new = to_documents(items, existing_ids=self._position.keys())
-        for doc in new:
+        new = self.prepare(items)
+        self.extend(new)
+        return new
+
+    def prepare(self, items: Iterable[Any]) -> list[CorpusDocument]:
+        """Check documents for adding (ids new and unique) without adding them yet."""
+        return to_documents(items, existing_ids=self._position.keys())
+
+    def extend(self, documents: list[CorpusDocument]) -> None:
+        """Append documents returned by :meth:`prepare`."""
+        for doc in documents:
             self._position[doc.id] = len(self.documents)
             self.documents.append(doc)
-        return new
 
     def get(self, doc_id: str) -> CorpusDocument:
         """The document with this id (KeyError naming it otherwise)."""
