@@ -1,4 +1,4 @@
-"""Command line: ``rerankit rerank`` and ``rerankit models``."""
+"""Command line: ``rerankit rerank``, ``models``, ``index`` and ``search``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from rerankit._cli_format import preview as _preview
+from rerankit._cli_format import table as _table
 from rerankit._exceptions import InvalidInputError, RerankitError
 from rerankit.models import KNOWN_MODELS, RECIPES
 
@@ -46,20 +48,6 @@ def read_documents(source: str, stdin: TextIO | None = None) -> list[Any]:
             )
         documents.append(item)
     return documents
-
-
-def _preview(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: max(1, width - 1)] + "…"
-
-
-def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(line.rstrip() for line in lines)
 
 
 def _cmd_rerank(args: argparse.Namespace, out: TextIO) -> int:
@@ -133,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="print the known-model table")
     models.add_argument("--json", action="store_true")
     models.set_defaults(run=_cmd_models)
+
+    from rerankit._cli_index import add_index_commands
+
+    add_index_commands(commands)
     return parser
 
 
