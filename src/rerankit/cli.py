@@ -34,7 +34,7 @@ def read_documents(source: str, stdin: TextIO | None = None) -> list[Any]:
             f"--docs {source!r} is not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.end]!r})"
         ) from exc
     documents = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

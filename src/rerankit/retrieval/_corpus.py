@@ -101,7 +101,7 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInputError(f"{str(path)!r} is not valid UTF-8 (byte {exc.start})") from exc
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
