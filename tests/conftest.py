@@ -135,3 +135,14 @@ def copy_model(tmp_path):
         return target
 
     return _copy
+
+
+@pytest.fixture(scope="session")
+def ko_pages():
+    """ko-allganize-pages as a BeirDataset (720 Korean pages, 114 questions)."""
+    folder = DATASETS / "ko-allganize-pages"
+    if not folder.is_dir():
+        pytest.skip(f"data set folder {folder} is absent")
+    from rerankit.datasets import load_beir
+
+    return load_beir(folder)

@@ -183,20 +183,18 @@ class Pipeline:
         return min(depth, affordable), None
 
     def _calibrate(self, query: str, candidates: list[Hit]) -> LatencyModel:
-        """Measure rerank cost on this query's candidates: a small and a larger call."""
+        """Measure rerank cost on this query's candidates: a warm-up, then 2 and 8 pairs."""
         texts = [hit.text for hit in candidates]
-        sizes = (2, min(len(texts), 16))
+        self.reranker.rerank(query, texts[:1])  # warm-up (first call allocates)
+        sizes = (2, min(len(texts), 8))
         elapsed = []
         for size in sizes:
-            best = math.inf
-            for _ in range(2):  # the first call also warms the model up
-                start = time.perf_counter()
-                self.reranker.rerank(query, texts[:size])
-                best = min(best, _ms(start))
-            elapsed.append(best)
+            start = time.perf_counter()
+            self.reranker.rerank(query, texts[:size])
+            elapsed.append(_ms(start))
         per_pair = (elapsed[1] - elapsed[0]) / max(sizes[1] - sizes[0], 1)
         per_pair = max(per_pair, elapsed[1] / sizes[1] / 4, 1e-3)
-        overhead = max(elapsed[0] - 2 * per_pair, 0.0)
+        overhead = max(elapsed[0] - sizes[0] * per_pair, 0.0)
         return LatencyModel(overhead, per_pair)
 
     def _rerank(self, query: str, hits: list[Hit]) -> list[PipelineHit]:
