@@ -17,8 +17,10 @@ def test_all_lists_exactly_the_public_names():
 
 
 def test_import_does_not_load_torch_or_transformers():
-    code = ("import sys, rerankit; from rerankit import Reranker; "
-            "print([m for m in ('torch', 'transformers', 'sentence_transformers') "
+    code = ("import sys, rerankit; from rerankit import Reranker, Pipeline; "
+            "import rerankit.retrieval, rerankit.metrics, rerankit.datasets; "
+            "print([m for m in ('torch', 'transformers', 'sentence_transformers', 'bm25s', "
+            "'kiwipiepy', 'usearch', 'scipy') "
             "if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()

@@ -6,6 +6,7 @@
 """
 
 from rerankit._exceptions import (
+    IndexMismatchError,
     InvalidInputError,
     MissingDependencyError,
     ModelLoadError,
@@ -16,6 +17,7 @@ from rerankit._exceptions import (
 )
 from rerankit._types import Document, RankedResult
 from rerankit.models import KNOWN_MODELS, LOCAL_BACKENDS, KnownModel, find_known_model
+from rerankit.pipeline import Pipeline, PipelineHit, PipelineResult
 from rerankit.reranker import Reranker
 
 __version__ = "0.1.0"
@@ -24,11 +26,15 @@ __all__ = [
     "KNOWN_MODELS",
     "LOCAL_BACKENDS",
     "Document",
+    "IndexMismatchError",
     "InvalidInputError",
     "KnownModel",
     "MissingDependencyError",
     "ModelLoadError",
     "ModelNotFoundError",
+    "Pipeline",
+    "PipelineHit",
+    "PipelineResult",
     "RankedResult",
     "Reranker",
     "RerankitError",

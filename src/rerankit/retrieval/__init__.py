@@ -26,6 +26,8 @@ _LAZY = {
     "DenseIndex": "rerankit.retrieval.dense",
     "HybridIndex": "rerankit.retrieval.hybrid",
     "make_tokenizer": "rerankit.retrieval.tokenize",
+    "detect_script": "rerankit.retrieval.tokenize",
+    "Tokenizer": "rerankit.retrieval.tokenize",
 }
 _KINDS = {"bm25": "BM25Index", "dense": "DenseIndex", "hybrid": "HybridIndex"}
 
@@ -37,6 +39,8 @@ __all__ = [
     "Hit",
     "HybridIndex",
     "Retriever",
+    "Tokenizer",
+    "detect_script",
     "load_index",
     "make_tokenizer",
     "normalize",
