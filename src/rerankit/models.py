@@ -1,4 +1,5 @@
-"""The known-model table: every reranker named in the seed benchmarks and guides.
+"""The known-model table: every reranker named in the seed benchmarks and guides, and the
+dense encoders of the first stage (with the query/document prefixes they were trained with).
 
 Backend choice for a model comes from, in order: the caller's ``backend=`` argument,
 this table, or the model's own ``config.json`` (``architectures``); never from
@@ -45,6 +46,9 @@ class KnownModel:
     trust_remote_code: bool = False
     pip_package: str | None = None
     note: str = ""
+    #: Text put before each query / document by dense retrieval (e5: "query: " / "passage: ").
+    query_prefix: str = ""
+    document_prefix: str = ""
 
 
 KNOWN_MODELS: tuple[KnownModel, ...] = (
@@ -87,6 +91,29 @@ KNOWN_MODELS: tuple[KnownModel, ...] = (
                "Apache-2.0", aliases=("qwen3-reranker-8b",)),
     KnownModel("BAAI/bge-reranker-v2-gemma", "bge-reranker-gemma", 1024, "multilingual",
                "2.5B", "Apache-2.0 (Gemma terms)"),
+    KnownModel("intfloat/multilingual-e5-small", "bi-encoder", 512, "multilingual (~100)",
+               "118M", "MIT", aliases=("multilingual-e5-small",),
+               query_prefix="query: ", document_prefix="passage: "),
+    KnownModel("intfloat/multilingual-e5-base", "bi-encoder", 512, "multilingual (~100)",
+               "278M", "MIT", aliases=("multilingual-e5-base",),
+               query_prefix="query: ", document_prefix="passage: "),
+    KnownModel("intfloat/multilingual-e5-large", "bi-encoder", 512, "multilingual (~100)",
+               "560M", "MIT", aliases=("multilingual-e5-large",),
+               query_prefix="query: ", document_prefix="passage: "),
+    KnownModel("intfloat/e5-base-v2", "bi-encoder", 512, "en", "109M", "MIT",
+               aliases=("e5-base-v2",), query_prefix="query: ", document_prefix="passage: "),
+    KnownModel("BAAI/bge-m3", "bi-encoder", 8192, "multilingual (100+)", "568M", "MIT",
+               aliases=("bge-m3",), note="dense vectors only (CLS pooling); no prefixes"),
+    KnownModel("BAAI/bge-small-en-v1.5", "bi-encoder", 512, "en", "33.4M", "MIT",
+               aliases=("bge-small-en-v1.5",),
+               query_prefix="Represent this sentence for searching relevant passages: "),
+    KnownModel("BAAI/bge-base-en-v1.5", "bi-encoder", 512, "en", "109M", "MIT",
+               aliases=("bge-base-en-v1.5",),
+               query_prefix="Represent this sentence for searching relevant passages: "),
+    KnownModel("nlpai-lab/KURE-v1", "bi-encoder", 8192, "ko, en", "568M", "MIT",
+               aliases=("kure-v1",), note="Korean fine-tune of BAAI/bge-m3; no prefixes"),
+    KnownModel("dragonkue/BGE-m3-ko", "bi-encoder", 8192, "ko, en", "568M", "Apache-2.0",
+               aliases=("bge-m3-ko",), note="Korean fine-tune of BAAI/bge-m3; no prefixes"),
     KnownModel("jinaai/jina-reranker-m0", "hosted", 10240, "multilingual, images", "2.4B",
                "CC-BY-NC-4.0", local=False,
                note="multimodal (Qwen2-VL); not supported locally, use the Jina API"),
