@@ -180,3 +180,23 @@ def test_kiwi_bm25_on_real_korean_pages(ko_pages):
     # data README: whitespace 0.761, Kiwi 0.899 on these files
     assert results["kiwi"] > results["whitespace"] + 0.05
     assert results["kiwi"] >= 0.85
+
+
+def test_saving_over_an_index_of_another_kind_is_refused(tmp_path):
+    from rerankit.retrieval._store import write_manifest
+
+    (tmp_path / "idx").mkdir()
+    write_manifest(tmp_path / "idx", "dense", {}, 1)
+    with pytest.raises(InvalidInputError, match="over the dense index"):
+        BM25Index.build(DOCS, tokenizer="regex").save(tmp_path / "idx")
+
+
+def test_building_an_index_does_not_log_debug_lines_from_bm25s():
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.WARNING)
+    try:
+        BM25Index.build(DOCS, tokenizer="regex")
+        assert not logging.getLogger("bm25s").isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(level)

@@ -147,3 +147,21 @@ def test_missing_torch_names_the_extra():
 def test_instruction_for_a_backend_without_one_is_refused(tiny_bert_dir):
     with pytest.raises(InvalidInputError, match="takes no instruction"):
         Reranker(tiny_bert_dir, instruction="find answers")
+
+
+def test_unreachable_hub_models_fail_fast_without_retries(monkeypatch):
+    """One quick reachability check, not the hub client's retry back-off."""
+    import time
+
+    import huggingface_hub.constants
+
+    from rerankit import ModelNotFoundError, Reranker
+
+    started = time.monotonic()
+    with pytest.raises(ModelNotFoundError, match="HF_HUB_OFFLINE"):
+        Reranker("BAAI/bge-reranker-base")  # a known model, not cached, hub switched off
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    with pytest.raises(ModelNotFoundError, match="rerankit-test/no-such-reranker"):
+        Reranker("rerankit-test/no-such-reranker")
+    assert time.monotonic() - started < 20

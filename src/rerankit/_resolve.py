@@ -107,9 +107,11 @@ def _has_file(source: str, filename: str, revision: str | None) -> bool:
 
 def _hub_file(repo_id: str, filename: str, revision: str | None) -> str:
     """A file of a hub model: from the HF cache if there, else downloaded."""
+    from rerankit._hub import ensure_available
     from rerankit._optional import require
     from rerankit.rerankers._torch import not_found_message
 
+    ensure_available(repo_id, filename, revision=revision, filename=filename)
     hub = require("huggingface_hub", feature="Loading models from the Hugging Face hub")
     try:
         return hub.hf_hub_download(repo_id, filename, revision=revision)

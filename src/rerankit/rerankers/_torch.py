@@ -51,6 +51,9 @@ def resolve_dtype(dtype: str | None, device: Any) -> Any:
 
 def load_pretrained(loader: Callable[..., Any], model: str, what: str, **kwargs: Any) -> Any:
     """Call ``loader.from_pretrained`` and turn hub/offline failures into clear errors."""
+    from rerankit._hub import ensure_available
+
+    ensure_available(model, what, revision=kwargs.get("revision"))
     try:
         return loader.from_pretrained(model, **kwargs)
     except OSError as exc:

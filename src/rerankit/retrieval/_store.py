@@ -143,15 +143,26 @@ def check_settings(folder: str | Path, stored: Mapping[str, Any],
         )
 
 
-def prepare_folder(folder: str | Path) -> Path:
-    """Create ``folder`` for saving; refuse a non-empty folder that is not an index."""
+def prepare_folder(folder: str | Path, kind: str) -> Path:
+    """Create ``folder`` for saving an index of ``kind``.
+
+    Refused: a file, a non-empty folder that is not an index, and an index of another
+    kind (its files would be left behind).
+    """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise InvalidInputError(f"cannot save an index to {str(folder)!r}: it is a file")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / MANIFEST).is_file():
-        raise InvalidInputError(
-            f"refusing to save an index into {str(folder)!r}: the folder is not empty and "
-            "holds no rerankit index"
-        )
+    if folder.is_dir() and any(folder.iterdir()):
+        if not (folder / MANIFEST).is_file():
+            raise InvalidInputError(
+                f"refusing to save an index into {str(folder)!r}: the folder is not empty "
+                "and holds no rerankit index"
+            )
+        existing = read_manifest(folder).get("kind")
+        if existing != kind:
+            raise InvalidInputError(
+                f"refusing to save a {kind} index over the {existing} index in "
+                f"{str(folder)!r}: delete it first or choose another folder"
+            )
     folder.mkdir(parents=True, exist_ok=True)
     return folder

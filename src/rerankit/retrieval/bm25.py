@@ -109,7 +109,7 @@ class BM25Index:
         self._rebuild()
 
     def _rebuild(self) -> None:
-        bm25s = require("bm25s", feature="BM25 retrieval")
+        bm25s = _import_bm25s()
         engine = bm25s.BM25(k1=self.k1, b=self.b, delta=self.delta, method=self.method)
         engine.index(self._tokens, show_progress=False)
         self._engine = engine
@@ -147,7 +147,7 @@ class BM25Index:
 
     def save(self, folder: str | Path) -> None:
         """Save to ``folder``: manifest, documents, tokens and the bm25s index."""
-        folder = prepare_folder(folder)
+        folder = prepare_folder(folder, self.kind)
         self.store.save(folder)
         vocab: dict[str, int] = {}
         ids = [vocab.setdefault(tok, len(vocab)) for toks in self._tokens for tok in toks]
@@ -179,7 +179,17 @@ class BM25Index:
         bounds = np.concatenate([[0], np.cumsum(np.load(folder / "token_counts.npy"))])
         index._tokens = [[vocab[i] for i in ids[start:end].tolist()]
                          for start, end in itertools.pairwise(bounds.tolist())]
-        bm25s = require("bm25s", feature="BM25 retrieval")
+        bm25s = _import_bm25s()
         index._engine = bm25s.BM25.load(str(folder / "bm25s"), show_progress=False)
         return index
 
+
+
+def _import_bm25s() -> Any:
+    """Import bm25s, undoing its import-time ``logger.setLevel(DEBUG)`` (which would
+    print a debug line per index build in any application that configures logging)."""
+    bm25s = require("bm25s", feature="BM25 retrieval")
+    engine_logger = logging.getLogger("bm25s")
+    if engine_logger.level == logging.DEBUG:
+        engine_logger.setLevel(logging.NOTSET)
+    return bm25s

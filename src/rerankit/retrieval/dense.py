@@ -11,7 +11,6 @@ the encoder (only their beginning is embedded).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -125,7 +124,8 @@ class DenseIndex:
     def add(self, documents: Iterable[Any]) -> None:
         """Encode and append documents (ids must be new); nothing is added if encoding fails."""
         new = self.store.prepare(documents)
-        vectors = self._encode([doc.full_text for doc in new], self.document_prefix)
+        vectors = self._encode([doc.full_text for doc in new], self.document_prefix,
+                               progress=self.show_progress)
         self.store.extend(new)
         self._exact.add(vectors)
         if self._ann is not None:
@@ -211,10 +211,26 @@ class DenseIndex:
             out.append(self.store.hits(positions.tolist(), scores.tolist()))
         return out
 
-    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Normalised query embeddings (with the query prefix), one row per query."""
+        return self._encode(validate_queries(queries), self.query_prefix)
+
+    def search_vectors(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        """:meth:`search` for query embeddings from :meth:`encode_queries`."""
+        validate_k(k)
+        if not len(self):
+            return [[] for _ in vectors]
+        return self._search(np.asarray(vectors, dtype=np.float32), k)
+
+    def vector_scores(self, vector: np.ndarray) -> np.ndarray:
+        """:meth:`scores` for one query embedding from :meth:`encode_queries`."""
+        return self._exact.scores(np.asarray(vector, dtype=np.float32)[None, :])[0]
+
+    def _encode(self, texts: Sequence[str], prefix: str, *, progress: bool = False
+                ) -> np.ndarray:
         vectors = self.encoder.encode(
             list(texts), prompt=prefix, batch_size=self.batch_size,
-            show_progress_bar=self.show_progress, convert_to_numpy=True,
+            show_progress_bar=progress, convert_to_numpy=True,
             normalize_embeddings=True,
         )
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
@@ -241,7 +257,7 @@ class DenseIndex:
     def save(self, folder: str | Path) -> None:
         """Write ``manifest.json``, ``documents.jsonl``, ``embeddings.npy`` and, when the
         ANN index is in use, ``vectors.usearch``."""
-        folder = prepare_folder(folder)
+        folder = prepare_folder(folder, self.kind)
         self.store.save(folder)
         self._exact.save(folder / EMBEDDINGS)
         ann_file = folder / UsearchVectors.FILE
@@ -337,22 +353,13 @@ def _model_name(spec: ModelSpec) -> str:
     return spec.name
 
 
-def _hub_offline() -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
-        return True
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        return False
-    return bool(getattr(constants, "HF_HUB_OFFLINE", False))
-
-
 def _load_encoder(spec: ModelSpec, device: str | None) -> Any:
     """A SentenceTransformer from a folder, the HF cache, or (online) the hub.
 
     A hub id that is not cached fails at once when offline, and after one quick
     reachability check otherwise (the hub client would retry for minutes).
     """
+    from rerankit._hub import ensure_available
     from rerankit.rerankers._torch import not_found_message, resolve_device
 
     st = require("sentence_transformers", feature="Dense retrieval")
@@ -366,15 +373,9 @@ def _load_encoder(spec: ModelSpec, device: str | None) -> Any:
         return _construct(st, source, target)
     try:
         return _construct(st, source, target, local_files_only=True)
-    except _NotCached as exc:
-        missing = exc.__cause__
-    if _hub_offline():
-        raise ModelNotFoundError(not_found_message(source, what, missing) + hint)
-    hub = require("huggingface_hub", feature="Loading models from the Hugging Face hub")
-    try:
-        hub.model_info(source, timeout=10)
-    except Exception as exc:  # network, auth, missing repo: all mean "not available"
-        raise ModelNotFoundError(not_found_message(source, what, exc) + hint) from exc
+    except _NotCached:
+        pass
+    ensure_available(source, what, hint=hint)
     try:
         return _construct(st, source, target)
     except _NotCached as exc:

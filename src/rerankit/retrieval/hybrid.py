@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rerankit._exceptions import IndexMismatchError, InvalidInputError
 from rerankit._inputs import validate_query
 from rerankit.retrieval._store import (
@@ -112,13 +114,16 @@ class HybridIndex:
         k = validate_k(k)
         query = validate_query(query)
         depth = max(k, self.candidates)
-        lists = {"bm25": self._bm25_hits(query, depth), "dense": self.dense.search(query, depth)}
+        vector = self.dense.encode_queries([query])
+        lists = {"bm25": self._bm25_hits(query, depth),
+                 "dense": self.dense.search_vectors(vector, depth)[0]}
         if self.fusion == "rrf":
             fused = reciprocal_rank_fusion(
                 {name: [h.id for h in hits] for name, hits in lists.items()},
                 k=self.rrf_k, weights=self.weights)
         else:
-            fused = self._weighted(query, lists)
+            full = {"bm25": self.bm25.scores(query), "dense": self.dense.vector_scores(vector[0])}
+            fused = self._weighted(lists, full)
         components: dict[str, dict[str, ComponentScore]] = {}
         for name, hits in lists.items():
             for hit in hits:
@@ -137,11 +142,12 @@ class HybridIndex:
             return []
         return self.bm25.search(query, depth)
 
-    def _weighted(self, query: str, lists: Mapping[str, list[Hit]]) -> list[tuple[str, float]]:
-        """Weighted fusion over the union of candidates, each scored by both retrievers."""
+    def _weighted(self, lists: Mapping[str, list[Hit]], full: Mapping[str, np.ndarray]
+                  ) -> list[tuple[str, float]]:
+        """Weighted fusion over the union of candidates, each scored by both retrievers
+        (``full``: each retriever's score of every document)."""
         union = list(dict.fromkeys(h.id for hits in lists.values() for h in hits))
         positions = [self.store.position(i) for i in union]
-        full = {"bm25": self.bm25.scores(query), "dense": self.dense.scores(query)}
         scores = {name: dict(zip(union, values[positions].tolist(), strict=True))
                   for name, values in full.items()}
         return weighted_score_fusion(scores, weights=self.weights,
@@ -149,7 +155,7 @@ class HybridIndex:
 
     def save(self, folder: str | Path) -> None:
         """Save both indexes (``bm25/`` and ``dense/``) and the fusion settings."""
-        folder = prepare_folder(folder)
+        folder = prepare_folder(folder, self.kind)
         self.bm25.save(folder / "bm25")
         self.dense.save(folder / "dense")
         settings = {key: value for key, value in self.settings().items()
