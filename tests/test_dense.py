@@ -221,6 +221,11 @@ def test_known_model_prefixes_come_from_the_table(tiny_st_dir, tmp_path, monkeyp
                                atol=1e-5)
     override = DenseIndex("intfloat/multilingual-e5-small", query_prefix="")
     assert (override.query_prefix, override.document_prefix) == ("", "passage: ")
+    # the bi-encoder reranker applies the same prefixes
+    from rerankit import Reranker
+
+    (result,) = Reranker("multilingual-e5-small").rerank("a question", ["some passage"])
+    assert result.raw_score == pytest.approx(float(expected[0] @ expected[1]), abs=1e-5)
 
 
 def test_prefixes_from_the_models_own_prompts(tiny_st_dir, tmp_path):

@@ -95,6 +95,8 @@ class Reranker:
             "trust_remote_code": trust_remote_code,
             "revision": revision,
             "default_max_length": known.max_length if known and known.max_length else None,
+            "query_prefix": known.query_prefix if known else "",
+            "document_prefix": known.document_prefix if known else "",
         }
         backend_class = _backend_class(self.spec.backend)
         if instruction is not None:

@@ -40,6 +40,8 @@ class BiEncoderBackend:
         trust_remote_code: bool = False,
         revision: str | None = None,
         default_max_length: int | None = None,
+        query_prefix: str = "",
+        document_prefix: str = "",
         **unused: Any,
     ) -> None:
         loaded = load_model(
@@ -47,6 +49,8 @@ class BiEncoderBackend:
             trust_remote_code=trust_remote_code, revision=revision,
         )
         self.model_name = model
+        # e5-style "query: " / "passage: " prefixes from the known-model table
+        self.query_prefix, self.document_prefix = query_prefix, document_prefix
         self.model, self.device, self.dtype = loaded.model, loaded.device, loaded.dtype
         folder = Path(model)
         pooling = _read_json(folder, "1_Pooling/config.json")
@@ -87,8 +91,10 @@ class BiEncoderBackend:
         return self._torch.nn.functional.normalize(pooled, p=2, dim=1)
 
     def encode(self, query: str, texts: Sequence[str]) -> list[EncodedPair]:
-        (query_pair,) = self._encode_texts([query])
+        (query_pair,) = self._encode_texts([self.query_prefix + query])
         query_vector = self._embed([query_pair])[0]
+        if self.document_prefix:
+            texts = [self.document_prefix + text for text in texts]
         return [
             EncodedPair(p.input_ids, p.token_type_ids, p.truncated or query_pair.truncated,
                         context=query_vector)
