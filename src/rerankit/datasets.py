@@ -1,4 +1,4 @@
-"""Loading evaluation data: BEIR folders (corpus, queries, qrels)."""
+"""Loading evaluation data for ``rerankit bench``: BEIR folders (corpus, queries, qrels)."""
 
 from __future__ import annotations
 
@@ -21,18 +21,38 @@ class Query:
 
 
 @dataclass(frozen=True)
-class BeirDataset:
-    """A BEIR-style dataset: documents, queries and graded relevance judgements."""
+class Candidate:
+    """One fixed first-stage candidate of a query (from a run file or a JSONL line)."""
+
+    id: str
+    text: str
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class EvalDataset:
+    """What ``rerankit bench`` evaluates on.
+
+    Either ``corpus`` is set (a first stage retrieves from it) or ``candidates`` is
+    (fixed candidate lists per query, in first-stage order), or both. ``qrels`` maps a
+    query id to graded judgements (grade > 0 is relevant). Query ``metadata`` fields are
+    what slices break results out by.
+    """
 
     name: str
-    corpus: list[CorpusDocument]
     queries: list[Query]
     qrels: dict[str, dict[str, int]]
+    corpus: list[CorpusDocument] | None = None
+    candidates: dict[str, list[Candidate]] | None = None
 
     @property
     def judged_queries(self) -> list[Query]:
         """Queries with at least one relevant document."""
         return [q for q in self.queries if any(g > 0 for g in self.qrels.get(q.id, {}).values())]
+
+
+#: A BEIR folder loaded as an EvalDataset with a corpus.
+BeirDataset = EvalDataset
 
 
 def read_queries(path: str | Path) -> list[Query]:
@@ -80,6 +100,6 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirDataset:
     folder = Path(folder)
     if not folder.is_dir():
         raise InvalidInputError(f"dataset folder {str(folder)!r} does not exist")
-    return BeirDataset(name=folder.name, corpus=read_corpus(folder / "corpus.jsonl"),
+    return EvalDataset(name=folder.name, corpus=read_corpus(folder / "corpus.jsonl"),
                        queries=read_queries(folder / "queries.jsonl"),
                        qrels=read_qrels(folder / "qrels" / f"{split}.tsv"))
