@@ -1,4 +1,4 @@
-"""Command line: ``rerankit rerank``, ``models``, ``index`` and ``search``."""
+"""Command line: ``rerankit rerank``, ``models``, ``index``, ``search`` and ``bench``."""
 
 from __future__ import annotations
 
@@ -122,9 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true")
     models.set_defaults(run=_cmd_models)
 
+    from rerankit._cli_bench import add_bench_command
     from rerankit._cli_index import add_index_commands
 
     add_index_commands(commands)
+    add_bench_command(commands)
     return parser
 
 

@@ -115,5 +115,6 @@ class ScoreCache:
             self._db.execute("INSERT OR REPLACE INTO models VALUES (?, ?)",
                              (model, json.dumps(info)))
 
-    def __len__(self) -> int:
+    def count(self) -> int:
+        """Number of cached pair scores."""
         return self._db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
