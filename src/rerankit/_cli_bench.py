@@ -58,8 +58,11 @@ def _config_from(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         "slices": args.slice, "max_queries": args.max_queries,
         "metrics": args.metrics.split(",") if args.metrics else None,
         "data": args.data, "out": args.out,
-        "cache_dir": args.cache,
+        "cache_dir": args.cache, "engine": args.engine,
     }
+    ray_options = {"address": args.ray_address, "actors": args.ray_actors}
+    if any(v is not None for v in ray_options.values()):
+        flags["engine_options"] = {k: v for k, v in ray_options.items() if v is not None}
     if args.price:
         prices = {}
         for item in args.price:
@@ -151,4 +154,8 @@ def add_bench_command(commands: Any) -> None:
     bench.add_argument("--cache", help="score and index cache folder (default ~/.cache/rerankit)")
     bench.add_argument("--no-cache", action="store_true", help="score everything afresh")
     bench.add_argument("--no-progress", action="store_true", help="no progress bars")
+    bench.add_argument("--engine", choices=("local", "ray"),
+                       help="where models score: this process (default) or Ray actors")
+    bench.add_argument("--ray-address", help="existing Ray cluster (default: start a local one)")
+    bench.add_argument("--ray-actors", type=int, help="model replicas on Ray (default 1)")
     bench.set_defaults(run=cmd_bench)

@@ -9,14 +9,11 @@ sweep goes on. The result is a JSON-ready report dict (see :mod:`rerankit.bench_
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import logging
 import math
-import os
 import re
 import statistics
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,11 +21,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from rerankit._bench_scoring import ENGINES, CachedReranker, make_engine
 from rerankit._exceptions import InvalidInputError
+from rerankit._memory import PeakMemory
 from rerankit.datasets import EvalDataset, Query
 from rerankit.metrics import evaluate_per_query, parse_metric
 from rerankit.recommend import recommend
-from rerankit.score_cache import DEFAULT_CACHE_DIR, ScoreCache, model_key
+from rerankit.score_cache import DEFAULT_CACHE_DIR, ScoreCache
 
 logger = logging.getLogger("rerankit")
 
@@ -66,6 +65,8 @@ class BenchConfig:
     hybrid_weights: dict[str, float] = field(default_factory=lambda: {"bm25": 0.7, "dense": 0.3})
     reranker_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: bool = True
+    engine: str = "local"
+    engine_options: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         """Refuse bad settings before any work starts."""
@@ -95,6 +96,9 @@ class BenchConfig:
             raise InvalidInputError(f"alpha must be in (0, 1), got {self.alpha}")
         for spec in self.slices:
             parse_slice(spec)
+        if self.engine not in ENGINES:
+            raise InvalidInputError(f"unknown engine {self.engine!r}; choose one of: "
+                                    f"{', '.join(ENGINES)}")
 
 
 def parse_slice(spec: str) -> tuple[str, Callable[[Query], str | None]]:
@@ -120,39 +124,6 @@ def parse_slice(spec: str) -> tuple[str, Callable[[Query], str | None]]:
 
 def _as_label(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
-
-
-class _PeakMemory:
-    """Peak resident memory (MB) of this process while in use, sampled every 20 ms."""
-
-    def __init__(self) -> None:
-        self.start = self.peak = _rss_mb()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, _rss_mb())
-
-    def __enter__(self) -> _PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_mb())
-
-
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as handle:
-            pages = int(handle.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _percentiles(values: Sequence[float]) -> dict[str, float]:
@@ -268,66 +239,6 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("_") or "x"
 
 
-class _CachedReranker:
-    """A reranker loaded on first need, with scores served from the cache first."""
-
-    def __init__(self, name: str, options: dict[str, Any], cache: ScoreCache | None) -> None:
-        self.name, self.options, self.cache = name, options, cache
-        self.key = model_key(name, **options)
-        self.model: Any = None
-        self.load_s: float | None = None
-        self.rss_before_load: float | None = None
-        self.peak_mb = 0.0
-        self.calls = self.hits = 0
-
-    def _load(self) -> Any:
-        if self.model is None:
-            from rerankit.reranker import Reranker
-
-            self.rss_before_load = _rss_mb()
-            start = time.perf_counter()
-            self.model = Reranker(self.name, **self.options)
-            self.load_s = time.perf_counter() - start
-        return self.model
-
-    def score(self, query: str, texts: list[str]) -> tuple[list[float], float]:
-        """Calibrated scores for ``texts`` and the rerank time in ms (measured now, or
-        measured when the scores were cached)."""
-        cached: list[Any] = (self.cache.get_scores(self.key, query, texts)
-                             if self.cache is not None else [None] * len(texts))
-        missing = [i for i, value in enumerate(cached) if value is None]
-        self.hits += len(texts) - len(missing)
-        timing = self.cache.get_timing(self.key, query, texts) if self.cache is not None else None
-        elapsed = 0.0
-        if missing:
-            model = self._load()
-            new_texts = [texts[i] for i in missing]
-            start = time.perf_counter()
-            results = model.rerank(query, new_texts)
-            elapsed = (time.perf_counter() - start) * 1000
-            self.calls += len(missing)
-            values = [(0.0, 0.0, False)] * len(new_texts)
-            for r in results:
-                values[r.index] = (r.score, r.raw_score, r.truncated)
-            for i, value in zip(missing, values, strict=True):
-                cached[i] = value
-            if self.cache is not None:
-                self.cache.put_scores(self.key, query, new_texts, values)
-                if len(missing) == len(texts):
-                    self.cache.put_timing(self.key, query, texts, elapsed)
-        if timing is not None:
-            ms = timing[0]
-        elif texts and missing:
-            ms = elapsed * len(texts) / len(missing)  # estimated from the uncached part
-        else:
-            ms = 0.0
-        return [value[0] for value in cached], ms
-
-    def release(self) -> None:
-        self.model = None
-        gc.collect()
-
-
 def _rank(candidates: list[tuple[str, str, float]], scores: list[float] | None,
           top_k: int) -> list[tuple[str, float]]:
     """Top ``top_k`` by reranker score (ties keep first-stage order), or first-stage order."""
@@ -354,8 +265,9 @@ def run_bench(dataset: EvalDataset, config: BenchConfig) -> dict[str, Any]:
     slicers = [parse_slice(spec) for spec in config.slices]
     cache = ScoreCache(config.cache_dir) if config.cache_dir is not None else None
     stages = _FirstStages(dataset, config)
-    models = {name: _CachedReranker(name, dict(config.reranker_options.get(name, {})), cache)
+    models = {name: CachedReranker(name, dict(config.reranker_options.get(name, {})), cache)
               for name in rerankers if name != "none"}
+    engine = make_engine(config.engine, **config.engine_options)
     systems: list[dict[str, Any]] = []
     try:
         for stage in config.first_stages:
@@ -367,8 +279,8 @@ def run_bench(dataset: EvalDataset, config: BenchConfig) -> dict[str, Any]:
                 continue
             group = []
             for name in rerankers:
-                system = _run_system(found, name, models.get(name), queries, qrels, metrics,
-                                     config)
+                system = _run_system(found, name, models.get(name), engine, queries, qrels,
+                                     metrics, config)
                 system["slices"] = _slices(system, queries, slicers, metrics)
                 if name in config.price_per_1000:
                     system["cost_per_1000"] = config.price_per_1000[name]
@@ -415,8 +327,8 @@ def _failed(stage: str, reranker: str, error: str) -> dict[str, Any]:
             "cost_per_1000": None, "slices": {}, "run": {}}
 
 
-def _run_system(found: _Candidates, name: str, model: _CachedReranker | None,
-                queries: Sequence[Query], qrels: dict[str, dict[str, int]],
+def _run_system(found: _Candidates, name: str, model: CachedReranker | None,
+                engine: Any, queries: Sequence[Query], qrels: dict[str, dict[str, int]],
                 metrics: list[str], config: BenchConfig) -> dict[str, Any]:
     system = _failed(found.name, name, "")
     system.update(status="ok", error=None)
@@ -424,16 +336,20 @@ def _run_system(found: _Candidates, name: str, model: _CachedReranker | None,
     rerank_ms: list[float] = []
     pairs = 0
     try:
-        with _PeakMemory() as memory:
-            for query in _progress(queries, f"{found.name} + {name}", config.progress):
+        with PeakMemory() as memory:
+            scored: dict[str, tuple[list[float], float]] = {}
+            if model is not None:
+                jobs = [(q.id, q.text, [text for _, text, _ in found.lists[q.id]])
+                        for q in queries if found.lists[q.id]]
+                scored = model.score_many(jobs, engine,
+                                          progress=f"{found.name} + {name}"
+                                          if config.progress else None)
+            for query in queries:
                 candidates = found.lists[query.id]
-                scores = None
-                if model is not None and candidates:
-                    scores, ms = model.score(query.text, [text for _, text, _ in candidates])
+                scores, ms = scored.get(query.id, (None, 0.0))
+                if model is not None:
                     rerank_ms.append(ms)
                     pairs += len(candidates)
-                elif model is not None:
-                    rerank_ms.append(0.0)
                 run[query.id] = _rank(candidates, scores, config.top_k)
     except Exception as exc:  # a failing reranker must not end the sweep
         logger.error("%s + %s failed: %s", found.name, name, exc)
@@ -465,12 +381,13 @@ def _run_system(found: _Candidates, name: str, model: _CachedReranker | None,
     return system
 
 
-def _model_info(model: _CachedReranker, memory: _PeakMemory) -> dict[str, Any]:
+def _model_info(model: CachedReranker, memory: PeakMemory) -> dict[str, Any]:
     """Load time and peak memory added by the model (weights and activations): measured
     if the model ran in this process, else as measured when its scores were cached."""
-    if model.rss_before_load is None:
+    if model.load_s is None:
         return (model.cache.get_model_info(model.key) if model.cache is not None else None) or {}
-    model.peak_mb = max(model.peak_mb, memory.peak - model.rss_before_load)
+    if model.rss_before_load is not None:  # loaded in this process
+        model.peak_mb = max(model.peak_mb, memory.peak - model.rss_before_load)
     info = {"load_s": round(model.load_s or 0.0, 3), "peak_memory_mb": round(model.peak_mb, 1)}
     if model.cache is not None:
         model.cache.put_model_info(model.key, info)
