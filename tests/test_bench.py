@@ -173,3 +173,25 @@ def test_cli_bench_with_a_config_file_writes_the_reports(tmp_path, dl19, tiny_be
     assert proc.returncode == 2 and b"depht" in proc.stderr
 
 
+
+
+def test_ray_engine_gives_the_same_numbers_as_local(tmp_path, dataset, tiny_bert_dir):
+    ray = pytest.importorskip("ray")
+    model = str(tiny_bert_dir)
+    local = run_bench(dataset, _config(tmp_path, rerankers=[model], cache_dir=None))
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        remote = run_bench(dataset, _config(tmp_path, rerankers=[model], cache_dir=None,
+                                            engine="ray", engine_options={"actors": 2}))
+    finally:
+        ray.shutdown()
+    name = f"bm25-english + {model}"
+    a, b = _system(local, name), _system(remote, name)
+    assert b["status"] == "ok" and b["model_calls"] == a["model_calls"] == 80
+    assert b["run"].keys() == a["run"].keys()
+    for qid in a["run"]:
+        assert [d for d, _ in b["run"][qid]] == [d for d, _ in a["run"][qid]]
+        assert [s for _, s in b["run"][qid]] == pytest.approx([s for _, s in a["run"][qid]],
+                                                               abs=1e-6)
+    assert b["metrics"] == pytest.approx(a["metrics"])
+    assert b["load_s"] > 0 and b["latency_ms"]["p50"] > 0
