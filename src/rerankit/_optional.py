@@ -20,6 +20,7 @@ _EXTRA_FOR_MODULE = {
     "kiwipiepy": "korean",
     "sentence_transformers": "dense",
     "usearch": "dense",
+    "ir_datasets": "irds",
 }
 
 
