@@ -20,6 +20,10 @@ _EXTRA_FOR_MODULE = {
     "kiwipiepy": "korean",
     "sentence_transformers": "dense",
     "usearch": "dense",
+    "yaml": "bench",
+    "tomli": "bench",
+    "tqdm": "bench",
+    "ray": "ray",
     "ir_datasets": "irds",
 }
 
