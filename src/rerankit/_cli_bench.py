@@ -94,17 +94,10 @@ def _config_from(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     return config, settings
 
 
-def _load(data: str) -> Any:
-    try:
-        from rerankit.datasets import load_dataset
-    except ImportError:  # pragma: no cover (older layout)
-        from rerankit.datasets import load_beir as load_dataset
-    return load_dataset(data)
-
-
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     from rerankit.bench import run_bench
     from rerankit.bench_report import to_markdown, write_reports
+    from rerankit.datasets import load_dataset
 
     config, settings = _config_from(args)
     if not settings.get("data"):
@@ -112,7 +105,7 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
                                 "candidates JSONL) or 'data' in the config file")
     logging.basicConfig(level=logging.WARNING, format="rerankit: %(message)s")
     started = time.perf_counter()
-    dataset = _load(settings["data"])
+    dataset = load_dataset(settings["data"])
     report = run_bench(dataset, config)
     report["elapsed_s"] = round(time.perf_counter() - started, 2)
     folder = Path(settings.get("out") or "bench-report")
