@@ -195,3 +195,19 @@ def test_ray_engine_gives_the_same_numbers_as_local(tmp_path, dataset, tiny_bert
                                                                abs=1e-6)
     assert b["metrics"] == pytest.approx(a["metrics"])
     assert b["load_s"] > 0 and b["latency_ms"]["p50"] > 0
+
+
+def test_cached_pairs_in_a_new_order_get_an_estimated_latency(tmp_path, tiny_bert_dir, passages):
+    """The same candidates in another order (another first stage): served from the cache,
+    latency estimated from the model's measured cost per pair."""
+    from rerankit._bench_scoring import CachedReranker, LocalEngine
+    from rerankit.score_cache import ScoreCache
+
+    cache = ScoreCache(tmp_path / "cache")
+    reranker = CachedReranker(str(tiny_bert_dir), {}, cache)
+    texts = passages[:6]
+    first = reranker.score_many([("a", "a query", texts)], LocalEngine())
+    again = reranker.score_many([("b", "a query", texts[::-1])], LocalEngine())
+    assert reranker.calls == 6 and reranker.hits == 6
+    assert again["b"][0] == first["a"][0][::-1]
+    assert again["b"][1] == pytest.approx(first["a"][1])  # 6 pairs at the measured cost

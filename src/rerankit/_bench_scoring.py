@@ -178,7 +178,8 @@ class CachedReranker:
         """Calibrated scores and rerank ms per job id (``jobs``: id, query, texts).
 
         Cached pairs are not scored again; a job's time is the one measured when its
-        whole list was scored (kept in the cache), else scaled from its uncached part.
+        whole list was scored (kept in the cache), else scaled from its uncached part,
+        else the model's mean cost per pair times the list's length.
         """
         cached: dict[str, list[Any]] = {}
         todo: list[tuple[str, str, list[int]]] = []
@@ -213,8 +214,9 @@ class CachedReranker:
                 ms = timing[0]
             elif job_id in elapsed:  # estimated from the uncached part
                 ms = elapsed[job_id] * len(texts) / missing_count[job_id]
-            else:
-                ms = 0.0
+            else:  # every pair cached, in another order or list: the model's mean cost
+                per_pair = self.cache.ms_per_pair(self.key) if self.cache is not None else None
+                ms = (per_pair or 0.0) * len(texts)
             out[job_id] = ([value[0] for value in cached[job_id]], ms)
         return out
 

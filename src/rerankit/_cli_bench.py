@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -43,7 +44,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     base = path.resolve().parent
     for key in ("data", "out", "cache_dir"):  # relative paths are relative to the file
         if isinstance(config.get(key), str) and not Path(config[key]).is_absolute():
-            config[key] = str(base / config[key])
+            config[key] = os.path.normpath(base / config[key])
     return config
 
 

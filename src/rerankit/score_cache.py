@@ -105,6 +105,12 @@ class ScoreCache:
             self._db.execute("INSERT OR REPLACE INTO timings VALUES (?, ?, ?, ?)",
                              (model, _digest(query, *texts), float(ms), len(texts)))
 
+    def ms_per_pair(self, model: str) -> float | None:
+        """Mean rerank time per pair over every timing measured for ``model``."""
+        total_ms, pairs = self._db.execute(
+            "SELECT SUM(ms), SUM(pairs) FROM timings WHERE model = ?", (model,)).fetchone()
+        return total_ms / pairs if pairs else None
+
     def get_model_info(self, model: str) -> dict[str, Any] | None:
         """What was measured when the model last loaded (load_s, peak_memory_mb, ...)."""
         row = self._db.execute("SELECT info FROM models WHERE model = ?", (model,)).fetchone()
