@@ -159,6 +159,7 @@ class CachedReranker:
         self.model: Any = None
         self.load_s: float | None = None
         self.rss_before_load: float | None = None
+        self.rss_after_load: float | None = None
         self.peak_mb = 0.0
         self.calls = self.hits = 0
 
@@ -171,6 +172,7 @@ class CachedReranker:
             start = time.perf_counter()
             self.model = Reranker(self.name, **self.options)
             self.load_s = time.perf_counter() - start
+            self.rss_after_load = rss_mb()
         return self.model
 
     def score_many(self, jobs: Sequence[tuple[str, str, list[str]]], engine: Any,

@@ -386,8 +386,12 @@ def _model_info(model: CachedReranker, memory: PeakMemory) -> dict[str, Any]:
     if the model ran in this process, else as measured when its scores were cached."""
     if model.load_s is None:
         return (model.cache.get_model_info(model.key) if model.cache is not None else None) or {}
-    if model.rss_before_load is not None:  # loaded in this process
-        model.peak_mb = max(model.peak_mb, memory.peak - model.rss_before_load)
+    if model.rss_before_load is not None and model.rss_after_load is not None:
+        # weights (growth while loading) + the most scoring added on top, so memory other
+        # parts of the sweep take in between (indexes, tokenizers) is not counted
+        weights = model.rss_after_load - model.rss_before_load
+        scoring = memory.peak - max(memory.start, model.rss_after_load)
+        model.peak_mb = max(model.peak_mb, weights + max(scoring, 0.0))
     info = {"load_s": round(model.load_s or 0.0, 3), "peak_memory_mb": round(model.peak_mb, 1)}
     if model.cache is not None:
         model.cache.put_model_info(model.key, info)
