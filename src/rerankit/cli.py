@@ -14,6 +14,7 @@ from rerankit._cli_format import preview as _preview
 from rerankit._cli_format import table as _table
 from rerankit._exceptions import InvalidInputError, RerankitError
 from rerankit.models import KNOWN_MODELS, RECIPES
+from rerankit.retrieval._corpus import parse_jsonl
 
 
 def read_documents(source: str, stdin: TextIO | None = None) -> list[Any]:
@@ -27,20 +28,8 @@ def read_documents(source: str, stdin: TextIO | None = None) -> list[Any]:
                 data = handle.read()
         except OSError as exc:
             raise InvalidInputError(f"cannot read --docs {source!r}: {exc.strerror}") from exc
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(
-            f"--docs {source!r} is not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.end]!r})"
-        ) from exc
     documents = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"--docs line {number} is not JSON: {exc.msg}") from exc
+    for number, item in parse_jsonl(data, f"--docs {source!r}"):
         if not isinstance(item, (str, dict)):
             raise InvalidInputError(
                 f"--docs line {number}: expected a JSON string or an object with 'text', "

@@ -90,6 +90,24 @@ def to_documents(items: Iterable[Any], existing_ids: Iterable[str] = ()) -> list
     return documents
 
 
+def parse_jsonl(data: bytes, label: str) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for each non-blank line of JSONL bytes; ``label`` names the
+    source in errors. Lines are split on ``\n`` only (text may hold U+2028)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"{label} is not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.end]!r})"
+        ) from exc
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"{label} line {number} is not JSON: {exc.msg}") from exc
+
+
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     """Objects of a JSONL file, with the line number in every error."""
     path = Path(path)
@@ -97,17 +115,7 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
         data = path.read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"cannot read {str(path)!r}: {exc.strerror}") from exc
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"{str(path)!r} is not valid UTF-8 (byte {exc.start})") from exc
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path.name} line {number} is not JSON: {exc.msg}") from exc
+    for number, item in parse_jsonl(data, path.name):
         if not isinstance(item, dict):
             raise InvalidInputError(
                 f"{path.name} line {number}: expected a JSON object, got {type(item).__name__}"
