@@ -121,6 +121,15 @@ def test_a_failing_reranker_does_not_stop_the_sweep(tmp_path, dataset, tiny_bert
     assert status["none"] == ("ok", None)
 
 
+def test_calls_and_hits_are_counted_per_system(tmp_path, dataset, tiny_bert_dir):
+    model = str(tiny_bert_dir)
+    report = run_bench(dataset, _config(tmp_path, rerankers=[model],
+                                        first_stages=["bm25-english", "bm25-english"]))
+    first, second = [s for s in report["systems"] if s["reranker"] == model]
+    assert (first["model_calls"], first["cache_hits"]) == (80, 0)
+    assert (second["model_calls"], second["cache_hits"]) == (0, 80)
+
+
 def test_fixed_candidates_and_a_broken_first_stage(tmp_path, dataset):
     candidates = {q.id: [Candidate(d.id, d.text, 1.0 / (i + 1))
                          for i, d in enumerate(dataset.corpus[:12])] for q in dataset.queries}

@@ -335,6 +335,8 @@ def _run_system(found: _Candidates, name: str, model: CachedReranker | None,
     run: dict[str, list[tuple[str, float]]] = {}
     rerank_ms: list[float] = []
     pairs = 0
+    # the model is shared across first stages: count this system's calls only
+    calls_before, hits_before = (model.calls, model.hits) if model is not None else (0, 0)
     try:
         with PeakMemory() as memory:
             scored: dict[str, tuple[list[float], float]] = {}
@@ -355,7 +357,8 @@ def _run_system(found: _Candidates, name: str, model: CachedReranker | None,
         logger.error("%s + %s failed: %s", found.name, name, exc)
         failed = _failed(found.name, name, f"{type(exc).__name__}: {exc}")
         if model is not None:
-            failed["model_calls"], failed["cache_hits"] = model.calls, model.hits
+            failed["model_calls"] = model.calls - calls_before
+            failed["cache_hits"] = model.hits - hits_before
         return failed
     per_query = evaluate_per_query(qrels, {qid: [d for d, _ in ranked]
                                            for qid, ranked in run.items()}, metrics)
@@ -375,7 +378,7 @@ def _run_system(found: _Candidates, name: str, model: CachedReranker | None,
         system.update(
             pairs_per_s=round(pairs / total_s, 2) if total_s > 0 else None,
             load_s=info.get("load_s"), peak_memory_mb=info.get("peak_memory_mb"),
-            model_calls=model.calls, cache_hits=model.hits)
+            model_calls=model.calls - calls_before, cache_hits=model.hits - hits_before)
     else:
         system.update(load_s=0.0, peak_memory_mb=0.0)
     return system
