@@ -122,9 +122,18 @@ def test_a_failing_reranker_does_not_stop_the_sweep(tmp_path, dataset, tiny_bert
 
 
 def test_calls_and_hits_are_counted_per_system(tmp_path, dataset, tiny_bert_dir):
+    """Two first stages with the same candidates share one model: the second is served
+    from the cache, and each system reports only its own calls and hits."""
+    from rerankit.retrieval import BM25Index
+
+    index = BM25Index.build(dataset.corpus, tokenizer="english")
+    candidates = {q.id: [Candidate(h.id, h.text, h.score) for h in index.search(q.text, 10)]
+                  for q in dataset.queries}
+    both = EvalDataset("both", dataset.queries, dataset.qrels, corpus=dataset.corpus,
+                       candidates=candidates)
     model = str(tiny_bert_dir)
-    report = run_bench(dataset, _config(tmp_path, rerankers=[model],
-                                        first_stages=["bm25-english", "bm25-english"]))
+    report = run_bench(both, _config(tmp_path, rerankers=[model],
+                                     first_stages=["bm25-english", "given"]))
     first, second = [s for s in report["systems"] if s["reranker"] == model]
     assert (first["model_calls"], first["cache_hits"]) == (80, 0)
     assert (second["model_calls"], second["cache_hits"]) == (0, 80)

@@ -270,7 +270,7 @@ def run_bench(dataset: EvalDataset, config: BenchConfig) -> dict[str, Any]:
     engine = make_engine(config.engine, **config.engine_options)
     systems: list[dict[str, Any]] = []
     try:
-        for stage in config.first_stages:
+        for stage in dict.fromkeys(config.first_stages):
             try:
                 found = stages.candidates(stage, queries)
             except Exception as exc:  # a broken first stage must not end the sweep
