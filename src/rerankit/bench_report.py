@@ -403,7 +403,7 @@ def _settings_parts(report: Report) -> list[str]:
         parts.append(f"α = {settings['alpha']}")
     budget = _number(settings.get("latency_budget_ms"))
     if budget is not None:
-        parts.append(f"latency budget {_ms(budget)} ms")
+        parts.append(f"latency budget {budget:g} ms")
     return parts
 
 
@@ -418,11 +418,15 @@ def _recommendation_items(report: Report) -> list[tuple[str, str]]:
     rec = _recommendation(report)
     budget = _budget(report)
     items = [("Most accurate", rec.get("accuracy_first") or "no pick (see notes)")]
-    budget_label = f"Best within the {_ms(budget)} ms budget" if budget else "Best within budget"
+    budget_label = f"Best within the {budget:g} ms budget" if budget else "Best within budget"
     items.append((budget_label, rec.get("within_budget") or "no system meets the budget"))
     pareto = _pareto(report, _primary(report))
     items.append(("Quality/latency frontier", " → ".join(pareto) if pareto else DASH))
     return [(label, str(value)) for label, value in items]
+
+
+def _n_failed(failed: Sequence[System]) -> str:
+    return f"{len(failed)} system{'s' if len(failed) != 1 else ''} failed"
 
 
 def _fence(text: str) -> str:
@@ -447,7 +451,7 @@ def to_markdown(report: Report) -> str:
     out += [f"- **{label}:** {_md(value)}" for label, value in _recommendation_items(report)]
     failed = _failed(report)
     if failed:
-        out.append(f"- **{len(failed)} system(s) failed**, see below.")
+        out.append(f"- **{_n_failed(failed)}**, see below.")
     notes = _recommendation(report).get("notes") or []
     if notes:
         out += ["", "Notes:", ""] + [f"- {_md(note)}" for note in notes]
@@ -586,7 +590,8 @@ def _scatter_svg(report: Report) -> str:
         floor = min(positive) / 3
         if any(v <= 0 for v in latencies):
             notes.append(f"systems at 0 ms are drawn at {_ms_tick(floor)} ms (log scale)")
-        x_lo, x_hi = min(positive + [floor]) / 1.4, max(positive) * 1.4
+        low = floor if any(v <= 0 for v in latencies) else min(positive)
+        x_lo, x_hi = low / 1.4, max(positive) * 1.4
 
         def x_of(v: float) -> float:
             v = max(v, floor)
@@ -594,7 +599,7 @@ def _scatter_svg(report: Report) -> str:
                 math.log10(x_hi) - math.log10(x_lo)) * plot_w
 
         decades = range(math.floor(math.log10(x_lo)), math.ceil(math.log10(x_hi)) + 1)
-        mantissas = (1, 2, 5) if len(decades) <= 4 else (1,)
+        mantissas = (1, 2, 5) if len(decades) <= 5 else (1,)
         x_ticks = [m * 10.0**d for d in decades for m in mantissas if x_lo <= m * 10.0**d <= x_hi]
         x_labels = [_ms_tick(t) for t in x_ticks]
     else:
@@ -640,9 +645,9 @@ def _scatter_svg(report: Report) -> str:
         x = x_of(budget)
         parts.append(f'<line class="budget" x1="{_r(x)}" x2="{_r(x)}" y1="{top}" '
                      f'y2="{top + plot_h}"></line><text class="budget-label" x="{_r(x - 4)}" '
-                     f'y="{top + 12}" text-anchor="end">budget {_esc(_ms(budget))} ms</text>')
+                     f'y="{top + 12}" text-anchor="end">budget {_esc(f"{budget:g}")} ms</text>')
     elif budget:
-        notes.append(f"every system is far inside the {_ms(budget)} ms budget")
+        notes.append(f"every system is far inside the {budget:g} ms budget")
 
     by_name = {_name(p[0]): p for p in points}
     frontier = sorted((by_name[n] for n in dict.fromkeys(pareto) if n in by_name),
@@ -678,8 +683,8 @@ def _scatter_svg(report: Report) -> str:
         w = _text_width(text)
         anchor_end = x + 8 + w > width - 4
         x0 = x - 8 - w if anchor_end else x + 8
-        for dy in (0, -13, 13, -26, 26, -39, 39, 0):
-            ty = y + 4 + dy
+        for dy in (0, -14, 14, -28, 28, -42, 42, 0):
+            ty = y - 7 + dy
             box = (x0, ty - 10, x0 + w, ty + 2)
             if top <= box[1] and box[3] <= top + plot_h + 4 and not any(
                     box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
@@ -742,17 +747,17 @@ def _heatmap_svg(report: Report, slice_field: str) -> str:
             x = label_w + cell_w * j
             score = scores[(_name(system), value)]
             if score is None:
-                fill, ink, text, extra = "#eeeeee", "#777777", DASH, " missing"
+                fill, ink, text, extra = "#eeeeee", "dim", DASH, " missing"
             else:
                 t = (score - lo) / (hi - lo) if hi > lo else 0.5
-                fill, ink, text, extra = _blue(t), ("#ffffff" if t > 0.6 else "#1f2328"), _fmt(
+                fill, ink, text, extra = _blue(t), ("light" if t > 0.6 else "dark"), _fmt(
                     score), ""
             tip = f"{_name(system)} · {slice_field} = {value}: {primary} {text}"
             parts.append(f'<g class="cell{extra}"><title>{_esc(tip)}</title>'
                          f'<rect x="{_r(x + 1)}" y="{y + 1}" width="{_r(cell_w - 2)}" '
                          f'height="{cell_h - 2}" fill="{fill}"></rect>'
                          f'<text x="{_r(x + cell_w / 2)}" y="{_r(y + cell_h / 2 + 4)}" '
-                         f'text-anchor="middle" fill="{ink}">{_esc(text)}</text></g>')
+                         f'text-anchor="middle" class="{ink}">{_esc(text)}</text></g>')
     parts.append("</svg>")
     scale = f"darker = higher {primary}; colour spans {_fmt(lo)} to {_fmt(hi)} in this chart"
     return "".join(parts) + f'<p class="caption">{_esc(scale)}.</p>'
@@ -863,8 +868,10 @@ svg .point.pareto{fill:var(--accent);stroke:#0550ae}svg .point.baseline{fill:#ff
 svg .ci{stroke:#8c959f;stroke-width:1.5}
 svg .frontier{fill:none;stroke:var(--accent);stroke-width:2;stroke-dasharray:6 3}
 svg .budget{stroke:var(--worse);stroke-dasharray:3 3}svg .budget-label{fill:var(--worse)}
-svg .label{font-size:11px}svg .gain{fill:#2da44e}svg .loss{fill:#cf222e}
+svg .label{font-size:11px;paint-order:stroke;stroke:#fff;stroke-width:3px;
+stroke-linejoin:round}svg .gain{fill:#2da44e}svg .loss{fill:#cf222e}
 svg .cell text{font-size:11px;font-variant-numeric:tabular-nums}
+svg .cell text.light{fill:#fff}svg .cell text.dim{fill:var(--muted)}
 .small-multiples{display:flex;flex-wrap:wrap;gap:16px}
 figure.gainloss{margin:0;border:1px solid var(--line);border-radius:6px;padding:8px}
 figure.gainloss figcaption{font-size:12px}figure.gainloss .sys{font-weight:600;
@@ -888,7 +895,7 @@ def to_html(report: Report) -> str:
     rec = [f'<section id="recommendation" class="recommendation"><h2>Recommendation</h2>'
            f"<dl>{items}</dl>"]
     if failed:
-        rec.append(f'<p class="warn">{len(failed)} system(s) failed; see '
+        rec.append(f'<p class="warn">{_n_failed(failed)}; see '
                    f'<a href="#failed">failed systems</a>.</p>')
     notes = _recommendation(report).get("notes") or []
     if notes:
