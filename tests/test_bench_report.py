@@ -491,3 +491,11 @@ def test_write_reports(report, tmp_path):
     assert "금융" in paths["json"].read_text(encoding="utf-8")  # ensure_ascii=False
     assert paths["markdown"].read_text(encoding="utf-8") == to_markdown(report)
     assert isinstance(paths["html"], Path)
+
+
+def test_rewriting_runs_removes_stale_run_files(tmp_path, report):
+    stale = tmp_path / "runs" / "old-system__gone.trec"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("q1 Q0 d1 1 1.0 old\n")
+    write_reports(report, tmp_path)
+    assert not stale.exists() and list((tmp_path / "runs").glob("*.trec"))

@@ -1033,5 +1033,8 @@ def write_reports(report: Report, out_dir: str | Path) -> dict[str, Path]:
     paths["html"].write_text(to_html(report), encoding="utf-8", newline="\n")
     paths["json"].write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
                              encoding="utf-8", newline="\n")
+    if paths["runs"].is_dir():  # runs of systems an earlier report in this folder had
+        for stale in paths["runs"].glob("*.trec"):
+            stale.unlink()
     write_trec_runs(report, paths["runs"])
     return paths
