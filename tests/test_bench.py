@@ -89,6 +89,8 @@ def test_sweep_reranks_first_stage_candidates_and_scores_them(tmp_path, dataset,
     assert reranked["vs_baseline"]["ndcg@5"]["label"] in ("better", "no evidence", "worse")
     assert baseline["vs_baseline"]["ndcg@5"]["label"] == "baseline"
     assert report["recommendation"]["accuracy_first"] in {baseline["name"], reranked["name"]}
+    assert report["environment"]["cpus"] >= 1 and report["environment"]["torch_threads"] >= 1
+    assert "randomization" in report["environment"]["statistics"]
 
 
 def test_a_second_run_makes_no_model_calls(tmp_path, dataset, tiny_bert_dir):

@@ -306,8 +306,30 @@ def run_bench(dataset: EvalDataset, config: BenchConfig) -> dict[str, Any]:
                      "resamples": config.resamples},
         "systems": systems,
     }
+    report["environment"] = _environment(config)
     report["recommendation"] = recommend(report)
     return report
+
+
+def _environment(config: BenchConfig) -> dict[str, Any]:
+    """Where the figures were measured, and how the statistics were computed."""
+    import os
+    import platform
+    import sys
+
+    env: dict[str, Any] = {
+        "python": platform.python_version(), "platform": platform.platform(),
+        "cpus": os.cpu_count(), "engine": config.engine,
+        "statistics": (f"paired randomization test (sign flips, {config.resamples} "
+                       f"resamples, seed 0), Holm-corrected per first stage; percentile "
+                       f"bootstrap intervals ({config.resamples} resamples)"),
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        env["torch"] = torch.__version__
+        env["torch_threads"] = torch.get_num_threads()
+        env["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return env
 
 
 def _spread(queries: list[Query], limit: int | None) -> list[Query]:
