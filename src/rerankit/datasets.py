@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import heapq
 import io
-import json
 import logging
 import math
 import random
@@ -32,7 +31,14 @@ from typing import Any
 from rerankit._exceptions import InvalidInputError
 from rerankit._inputs import clean_text
 from rerankit._optional import require
-from rerankit.retrieval._corpus import read_corpus, read_jsonl, to_documents
+from rerankit.retrieval._corpus import (
+    decode_utf8,
+    read_bytes,
+    read_corpus,
+    read_jsonl,
+    read_jsonl_objects,
+    to_documents,
+)
 from rerankit.retrieval._types import CorpusDocument
 
 logger = logging.getLogger("rerankit")
@@ -270,7 +276,7 @@ def load_candidates_jsonl(path: str | Path, *, depth: int | None = None,
     qrels: dict[str, dict[str, int]] = {}
     candidates: dict[str, list[Candidate]] = {}
     first_line: dict[str, int] = {}
-    for number, item in _numbered_jsonl(path):
+    for number, item in read_jsonl_objects(path):
         where = f"{path.name} line {number}"
         text = item.get("query")
         if not isinstance(text, str) or not text.strip():
@@ -656,44 +662,21 @@ def _first_file(folder: Path, stem: str, suffixes: tuple[str, ...]) -> Path | No
 
 def _decoded(path: Path) -> str:
     """A file's text (UTF-8, optional BOM); an error names the line of a bad byte."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {str(path)!r}: {exc.strerror}") from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InvalidInputError(f"{path.name} line {line} is not valid UTF-8 (byte {exc.start}); "
-                                "save the file as UTF-8 (Korean spreadsheets often export "
-                                "CP949)") from None
+    return decode_utf8(read_bytes(path), path.name)
 
 
 def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Non-blank lines with their numbers; lines end at "\\n" only (text may hold U+2028)."""
+    """Non-blank lines with their numbers; lines end at "\n" only (text may hold U+2028)."""
     for number, line in enumerate(_decoded(path).split("\n"), start=1):
         if line.strip():
             yield number, line.rstrip("\r")
-
-
-def _numbered_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in _numbered_lines(path):
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{path.name} line {number} is not JSON: {exc.msg} "
-                                    f"(column {exc.colno})") from None
-        if not isinstance(item, dict):
-            raise InvalidInputError(f"{path.name} line {number}: expected a JSON object, got "
-                                    f"{type(item).__name__}")
-        yield number, item
 
 
 def _read_table(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows of a JSONL, CSV or TSV file (by suffix) with their line numbers."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        yield from _numbered_jsonl(path)
+        yield from read_jsonl_objects(path)
         return
     if suffix not in (".csv", ".tsv"):
         raise InvalidInputError(f"{path.name}: expected a .csv, .tsv or .jsonl file")

@@ -90,37 +90,55 @@ def to_documents(items: Iterable[Any], existing_ids: Iterable[str] = ()) -> list
     return documents
 
 
+def decode_utf8(data: bytes, label: str) -> str:
+    """UTF-8 text (a BOM is dropped); an error names the line of the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InvalidInputError(
+            f"{label} line {line} is not valid UTF-8 (byte {exc.start}: "
+            f"{data[exc.start:exc.end]!r}); save the file as UTF-8 (Korean spreadsheets "
+            "often export CP949)"
+        ) from None
+
+
 def parse_jsonl(data: bytes, label: str) -> Iterator[tuple[int, Any]]:
     """(line number, value) for each non-blank line of JSONL bytes; ``label`` names the
     source in errors. Lines are split on ``\n`` only (text may hold U+2028)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(
-            f"{label} is not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.end]!r})"
-        ) from exc
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(decode_utf8(data, label).split("\n"), start=1):
         if not line.strip():
             continue
         try:
             yield number, json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{label} line {number} is not JSON: {exc.msg}") from exc
+            raise InvalidInputError(
+                f"{label} line {number} is not JSON: {exc.msg} (column {exc.colno})"
+            ) from None
 
 
-def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Objects of a JSONL file, with the line number in every error."""
-    path = Path(path)
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes, or InvalidInputError naming it."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"cannot read {str(path)!r}: {exc.strerror}") from exc
-    for number, item in parse_jsonl(data, path.name):
+
+
+def read_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each line of a JSONL file; a non-object line is an error."""
+    path = Path(path)
+    for number, item in parse_jsonl(read_bytes(path), path.name):
         if not isinstance(item, dict):
             raise InvalidInputError(
                 f"{path.name} line {number}: expected a JSON object, got {type(item).__name__}"
             )
-        yield item
+        yield number, item
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Objects of a JSONL file, with the line number in every error."""
+    return (item for _, item in read_jsonl_objects(path))
 
 
 def read_corpus(path: str | Path) -> list[CorpusDocument]:
