@@ -121,10 +121,18 @@ class BM25Index:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document, in store order (zeros when nothing matches)."""
-        tokens = self.query_tokens(query)
+        return self.token_scores(self.query_tokens(query))
+
+    def token_scores(self, tokens: list[str]) -> np.ndarray:
+        """:meth:`scores` for query tokens from :meth:`query_tokens`."""
         if not tokens:
             return np.zeros(len(self.store), dtype=np.float32)
         return np.asarray(self._engine.get_scores(tokens), dtype=np.float32)
+
+    def hits_from_scores(self, scores: np.ndarray, k: int) -> list[Hit]:
+        """The ``k`` best documents with a positive score in ``scores``."""
+        positions, values = top_k(scores, k, positive_only=True)
+        return self.store.hits(positions.tolist(), values.tolist())
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
         """The ``k`` best-scoring documents that share a token with the query.
@@ -133,13 +141,13 @@ class BM25Index:
         stop words) since BM25 can match nothing.
         """
         k = validate_k(k)
-        if not self.query_tokens(query):
+        tokens = self.query_tokens(query)
+        if not tokens:
             raise InvalidInputError(
                 f"the query {query!r} has no searchable tokens with the {self.tokenizer.name} "
                 "tokenizer (only punctuation or stop words?)"
             )
-        positions, scores = top_k(self.scores(query), k, positive_only=True)
-        return self.store.hits(positions.tolist(), scores.tolist())
+        return self.hits_from_scores(self.token_scores(tokens), k)
 
     def search_many(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
         """``search`` for each query, in order."""

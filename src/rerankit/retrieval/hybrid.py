@@ -114,15 +114,17 @@ class HybridIndex:
         k = validate_k(k)
         query = validate_query(query)
         depth = max(k, self.candidates)
+        # each side reads the query once: BM25 tokens and scores, one query embedding
+        bm25_scores = self.bm25.token_scores(self.bm25.query_tokens(query))
         vector = self.dense.encode_queries([query])
-        lists = {"bm25": self._bm25_hits(query, depth),
+        lists = {"bm25": self.bm25.hits_from_scores(bm25_scores, depth),
                  "dense": self.dense.search_vectors(vector, depth)[0]}
         if self.fusion == "rrf":
             fused = reciprocal_rank_fusion(
                 {name: [h.id for h in hits] for name, hits in lists.items()},
                 k=self.rrf_k, weights=self.weights)
         else:
-            full = {"bm25": self.bm25.scores(query), "dense": self.dense.vector_scores(vector[0])}
+            full = {"bm25": bm25_scores, "dense": self.dense.vector_scores(vector[0])}
             fused = self._weighted(lists, full)
         components: dict[str, dict[str, ComponentScore]] = {}
         for name, hits in lists.items():
@@ -136,11 +138,6 @@ class HybridIndex:
     def search_many(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
         """``search`` for each query, in order."""
         return [self.search(q, k) for q in validate_queries(queries)]
-
-    def _bm25_hits(self, query: str, depth: int) -> list[Hit]:
-        if not self.bm25.query_tokens(query):
-            return []
-        return self.bm25.search(query, depth)
 
     def _weighted(self, lists: Mapping[str, list[Hit]], full: Mapping[str, np.ndarray]
                   ) -> list[tuple[str, float]]:
