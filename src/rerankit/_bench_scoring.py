@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rerankit._exceptions import InvalidInputError
@@ -34,14 +34,16 @@ def score_job(model: Any, query: str, texts: list[str]) -> tuple[list[PairScore]
     return values, elapsed
 
 
-def _progress(total: int, description: str | None) -> Any:
+def with_progress(items: Iterable[Any], total: int, description: str | None) -> Iterable[Any]:
+    """``items`` behind a tqdm bar with ETA, or as they are (no description, no tqdm)."""
     if description is None:
-        return None
+        return items
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        return None
-    return tqdm(total=total, desc=description, unit="q", leave=False, dynamic_ncols=True)
+        return items
+    return tqdm(items, total=total, desc=description, unit="q", leave=False,
+                dynamic_ncols=True)
 
 
 class LocalEngine:
@@ -52,15 +54,8 @@ class LocalEngine:
     def run(self, reranker: CachedReranker, jobs: list[tuple[str, list[str]]],
             progress: str | None = None) -> list[tuple[list[PairScore], float]]:
         model = reranker.load()
-        bar = _progress(len(jobs), progress)
-        out = []
-        for query, texts in jobs:
-            out.append(score_job(model, query, texts))
-            if bar is not None:
-                bar.update()
-        if bar is not None:
-            bar.close()
-        return out
+        return [score_job(model, query, texts)
+                for query, texts in with_progress(jobs, len(jobs), progress)]
 
 
 class _RerankActor:
@@ -123,14 +118,8 @@ class RayEngine:
         try:
             info = ray.get(actors[0].info.remote())
             reranker.load_s = info["load_s"]
-            bar = _progress(len(jobs), progress)
-            out = []
-            for result in ActorPool(actors).map(lambda a, job: a.score.remote(*job), jobs):
-                out.append(result)
-                if bar is not None:
-                    bar.update()
-            if bar is not None:
-                bar.close()
+            results = ActorPool(actors).map(lambda a, job: a.score.remote(*job), jobs)
+            out = list(with_progress(results, len(jobs), progress))
             info = ray.get(actors[0].info.remote())
             reranker.peak_mb = max(reranker.peak_mb, info["peak_memory_mb"])
             return out

@@ -10,24 +10,26 @@ sweep goes on. The result is a JSON-ready report dict (see :mod:`rerankit.bench_
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import re
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rerankit._bench_scoring import ENGINES, CachedReranker, make_engine
+from rerankit._bench_scoring import ENGINES, CachedReranker, make_engine, with_progress
 from rerankit._exceptions import InvalidInputError
 from rerankit._memory import PeakMemory
 from rerankit.datasets import EvalDataset, Query
 from rerankit.metrics import evaluate_per_query, parse_metric
 from rerankit.recommend import recommend
 from rerankit.score_cache import DEFAULT_CACHE_DIR, ScoreCache
+from rerankit.stats import bootstrap_ci, compare_to_baseline
 
 logger = logging.getLogger("rerankit")
 
@@ -135,16 +137,6 @@ def _percentiles(values: Sequence[float]) -> dict[str, float]:
             "mean": round(statistics.fmean(ordered), 3)}
 
 
-def _progress(items: Sequence[Any], description: str, enabled: bool) -> Iterable[Any]:
-    if not enabled:
-        return items
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return items
-    return tqdm(items, desc=description, unit="q", leave=False, dynamic_ncols=True)
-
-
 @dataclass
 class _Candidates:
     """One first stage's candidates per query, with retrieval timings."""
@@ -161,20 +153,37 @@ class _FirstStages:
     def __init__(self, dataset: EvalDataset, config: BenchConfig) -> None:
         self.dataset, self.config = dataset, config
         self._built: dict[str, Any] = {}
-        self._folder: Path | None = None
-        if config.cache_dir is not None and dataset.corpus is not None:
-            fingerprint = hashlib.sha256()
-            for doc in dataset.corpus:
-                fingerprint.update(f"{doc.id}\x00{doc.full_text}\x01".encode("utf-8",
-                                                                             "surrogatepass"))
-            self._folder = (Path(config.cache_dir).expanduser() / "indexes"
-                            / f"{_safe(dataset.name)}-{fingerprint.hexdigest()[:16]}")
+        self._bm25_by_tokenizer: dict[str, Any] = {}
+
+    def _cache_folder(self) -> Path | None:
+        """Where this corpus's dense indexes are cached (by a fingerprint of its text)."""
+        if self.config.cache_dir is None or self.dataset.corpus is None:
+            return None
+        fingerprint = hashlib.sha256()
+        for doc in self.dataset.corpus:
+            fingerprint.update(f"{doc.id}\x00{doc.full_text}\x01".encode("utf-8",
+                                                                         "surrogatepass"))
+        return (Path(self.config.cache_dir).expanduser() / "indexes"
+                / f"{_safe(self.dataset.name)}-{fingerprint.hexdigest()[:16]}")
+
+    def _bm25(self, tokenizer: str) -> Any:
+        """A BM25 index per resolved tokenizer: ``bm25`` (auto) on Korean text reuses the
+        ``bm25-kiwi`` index instead of tokenising the corpus again."""
+        from rerankit.retrieval import BM25Index, make_tokenizer
+
+        texts = [d.full_text for d in self.dataset.corpus[:1000]]
+        resolved = make_tokenizer(tokenizer, sample=texts)
+        key = json.dumps(resolved.settings(), sort_keys=True)
+        if key not in self._bm25_by_tokenizer:
+            self._bm25_by_tokenizer[key] = BM25Index.build(self.dataset.corpus,
+                                                           tokenizer=resolved)
+        return self._bm25_by_tokenizer[key]
 
     def index(self, name: str) -> Any:
         """The retriever for a first-stage name, built once per run."""
         if name in self._built:
             return self._built[name]
-        from rerankit.retrieval import BM25Index, HybridIndex
+        from rerankit.retrieval import HybridIndex
 
         if self.dataset.corpus is None:
             raise InvalidInputError(
@@ -182,7 +191,7 @@ class _FirstStages:
                 "candidates: use first stage 'given'")
         spec = FIRST_STAGES.get(name) or {"kind": "dense", "model": name.split(":", 1)[1]}
         if spec["kind"] == "bm25":
-            index = BM25Index.build(self.dataset.corpus, tokenizer=spec["tokenizer"])
+            index = self._bm25(spec["tokenizer"])
         elif spec["kind"] == "dense":
             index = self._dense(name, spec["model"])
         else:
@@ -197,7 +206,8 @@ class _FirstStages:
     def _dense(self, name: str, model: str) -> Any:
         from rerankit.retrieval import DenseIndex, load_index
 
-        folder = self._folder / _safe(name) if self._folder else None
+        cache = self._cache_folder()
+        folder = cache / _safe(name) if cache else None
         if folder is not None and (folder / "manifest.json").is_file():
             return load_index(folder)
         index = DenseIndex.build(self.dataset.corpus, model=model,
@@ -214,7 +224,8 @@ class _FirstStages:
         index = self.index(name)
         build_s = time.perf_counter() - start
         lists, ms = {}, {}
-        for query in _progress(queries, f"{name}: retrieve", self.config.progress):
+        label = f"{name}: retrieve" if self.config.progress else None
+        for query in with_progress(queries, len(queries), label):
             start = time.perf_counter()
             try:
                 hits = index.search(query.text, self.config.depth)
@@ -251,8 +262,6 @@ def _rank(candidates: list[tuple[str, str, float]], scores: list[float] | None,
 def run_bench(dataset: EvalDataset, config: BenchConfig) -> dict[str, Any]:
     """Run the sweep and return the report dict."""
     from rerankit import __version__
-    from rerankit.stats import compare_to_baseline
-
     config.check()
     rerankers = ["none"] + [r for r in dict.fromkeys(config.rerankers) if r != "none"]
     metrics = [m.lower() for m in config.metrics]
@@ -285,7 +294,7 @@ def run_bench(dataset: EvalDataset, config: BenchConfig) -> dict[str, Any]:
                 if name in config.price_per_1000:
                     system["cost_per_1000"] = config.price_per_1000[name]
                 group.append(system)
-            _compare(group, metrics, config, compare_to_baseline)
+            _compare(group, metrics, config)
             systems += group
     finally:
         for model in models.values():
@@ -384,8 +393,6 @@ def _run_system(found: _Candidates, name: str, model: CachedReranker | None,
         return failed
     per_query = evaluate_per_query(qrels, {qid: [d for d, _ in ranked]
                                            for qid, ranked in run.items()}, metrics)
-    from rerankit.stats import bootstrap_ci
-
     system["per_query"] = per_query
     system["metrics"] = {m: statistics.fmean(per_query[m].values()) for m in metrics}
     system["ci"] = {m: list(bootstrap_ci(list(per_query[m].values()),
@@ -423,8 +430,7 @@ def _model_info(model: CachedReranker, memory: PeakMemory) -> dict[str, Any]:
     return info
 
 
-def _compare(group: list[dict[str, Any]], metrics: list[str], config: BenchConfig,
-             compare_to_baseline: Callable[..., Any]) -> None:
+def _compare(group: list[dict[str, Any]], metrics: list[str], config: BenchConfig) -> None:
     """Each reranker of one first stage against that stage's ``none``."""
     baseline = group[0]
     if baseline["status"] != "ok":
