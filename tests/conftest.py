@@ -53,7 +53,7 @@ def minilm_dir() -> Path:
     return Path(module.MODEL_DIR)
 
 
-def _build_bert(minilm_dir: Path, out: Path, num_labels: int) -> Path:
+def _build_bert(minilm_dir: Path, out: Path, num_labels: int, **overrides) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
@@ -62,7 +62,7 @@ def _build_bert(minilm_dir: Path, out: Path, num_labels: int) -> Path:
     config = BertConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
         num_attention_heads=4, intermediate_size=64, max_position_embeddings=512,
-        num_labels=num_labels, initializer_range=0.2,
+        num_labels=num_labels, initializer_range=0.2, **overrides,
     )
     model = BertForSequenceClassification(config).eval()
     model.save_pretrained(out)
@@ -74,6 +74,22 @@ def _build_bert(minilm_dir: Path, out: Path, num_labels: int) -> Path:
 def tiny_bert_dir(tmp_path_factory, minilm_dir) -> Path:
     """A 2-layer BERT cross-encoder with one output (MiniLM's real WordPiece vocabulary)."""
     return _build_bert(minilm_dir, tmp_path_factory.mktemp("tiny-bert"), num_labels=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_nodropout_dir(tmp_path_factory, minilm_dir) -> Path:
+    """The one-output tiny BERT without dropout (training steps are deterministic)."""
+    return _build_bert(minilm_dir, tmp_path_factory.mktemp("tiny-bert-nd"), num_labels=1,
+                       hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+@pytest.fixture(scope="session")
+def msmarco_positives() -> Path:
+    """The msmarco-devsmall-positives folder (English and Korean JSON)."""
+    folder = DATASETS / "msmarco-devsmall-positives"
+    if not folder.is_dir():
+        pytest.skip(f"data set folder {folder} is absent")
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import numpy as np
 from rerankit._exceptions import InvalidInputError, UnsupportedModelError
 from rerankit._types import EncodedPair
 from rerankit.rerankers._tokens import TextTokenizer
-from rerankit.rerankers._torch import choose_max_length, load_model, pad_batch
+from rerankit.rerankers._torch import LoadedModel, choose_max_length, load_model, pad_batch
 from rerankit.rerankers.base import sigmoid
 
 
@@ -41,6 +41,19 @@ class CrossEncoderBackend:
             "AutoModelForSequenceClassification", model, feature="The cross-encoder backend",
             device=device, dtype=dtype, trust_remote_code=trust_remote_code, revision=revision,
         )
+        max_length = choose_max_length(max_length, default_max_length, loaded.limit, model)
+        self._setup(loaded, model, max_length, query_max_tokens)
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedModel, model: str, *, max_length: int,
+                    query_max_tokens: int | None = None) -> CrossEncoderBackend:
+        """A backend around an already loaded model (the trainer's, mid-training)."""
+        backend = cls.__new__(cls)
+        backend._setup(loaded, model, max_length, query_max_tokens)
+        return backend
+
+    def _setup(self, loaded: LoadedModel, model: str, max_length: int,
+               query_max_tokens: int | None) -> None:
         self.model_name = model
         self.model, self.device, self.dtype = loaded.model, loaded.device, loaded.dtype
         hf_tokenizer = loaded.tokenizer
@@ -51,7 +64,7 @@ class CrossEncoderBackend:
                 "needs one output (relevance logit) or two (not relevant, relevant)"
             )
         self.tokenizer = TextTokenizer(hf_tokenizer, model)
-        self.max_length = choose_max_length(max_length, default_max_length, loaded.limit, model)
+        self.max_length = max_length
         self.query_max_tokens = query_max_tokens or max(8, self.max_length // 4)
         self._special = self.tokenizer.special_tokens_in_pair()
         if self.max_length <= self._special + 2:
@@ -74,14 +87,21 @@ class CrossEncoderBackend:
             )
         return pairs
 
-    def forward(self, batch: Sequence[EncodedPair]) -> np.ndarray:
-        inputs = pad_batch(
+    def inputs(self, batch: Sequence[EncodedPair]) -> dict[str, Any]:
+        """Padded model keyword tensors for a batch of encoded pairs."""
+        return pad_batch(
             batch, pad_id=self._pad_id, left=self._left_pad, device=self.device,
             with_types=self._with_types,
         )
+
+    def logits(self, batch: Sequence[EncodedPair]) -> Any:
+        """Raw relevance logits of a batch as a float32 tensor (with autograd if enabled)."""
+        logits = self.model(**self.inputs(batch)).logits.float()
+        return logits[:, 0] if self.num_labels == 1 else logits[:, 1] - logits[:, 0]
+
+    def forward(self, batch: Sequence[EncodedPair]) -> np.ndarray:
         with self._torch.inference_mode():
-            logits = self.model(**inputs).logits.float()
-        raw = logits[:, 0] if self.num_labels == 1 else logits[:, 1] - logits[:, 0]
+            raw = self.logits(batch)
         return raw.double().cpu().numpy()
 
     def probability(self, raw: np.ndarray) -> np.ndarray:
