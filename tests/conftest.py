@@ -162,3 +162,15 @@ def ko_pages():
     from rerankit.datasets import load_beir
 
     return load_beir(folder)
+
+
+@pytest.fixture(scope="session")
+def trained_reranker_dir() -> Path:
+    """The MiniLM cross-encoder fine-tuned by ``benchmarks/train_reranker.py``: the same
+    path rule as that script (``RERANKIT_TRAINED_MODEL``, else the rerankit cache)."""
+    override = os.environ.get("RERANKIT_TRAINED_MODEL")
+    cache = Path(os.environ.get("RERANKIT_CACHE", Path.home() / ".cache" / "rerankit"))
+    folder = Path(override) if override else cache / "trained" / "minilm-msmarco"
+    if not (folder / "rerankit_training.json").is_file():
+        pytest.skip(f"no trained reranker at {folder}: run benchmarks/train_reranker.py")
+    return folder

@@ -270,3 +270,18 @@ def test_losses_match_their_formulas():
         np.mean(listwise))
     with pytest.raises(ValueError, match="unknown loss"):
         compute_loss("hinge", torch, t_logits, t_mask)
+
+
+@pytest.mark.parametrize("method", ["dense", "hybrid"])
+def test_dense_and_hybrid_mining(english_slice, tmp_path, method):
+    rows = json.loads(english_slice.read_text(encoding="utf-8"))[:40]
+    path = tmp_path / "slice.json"
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    data = load_training_data(path)
+    mined, report = mine_negatives(data, MiningConfig(method=method, num_negatives=2, depth=8))
+    assert report.mined == 2 * len(data.examples) and report.random_filled == 0
+    # MiniLM (alone or fused with BM25) ranks most positives inside the top 8
+    assert report.positives_excluded > len(data.examples) // 2
+    for example in mined:
+        assert len(set(example.negatives)) == 2
+        assert not set(example.negatives) & set(example.positives)
