@@ -35,36 +35,71 @@ def validate_query(query: Any) -> str:
     return clean_text(query)
 
 
-def document_text(document: Any, index: int) -> str:
-    """Return the text of one caller document (a str or a mapping with a ``text`` str)."""
+def document_text(document: Any, index: int, *, rank_fields: Sequence[str] | str | None = None,
+                  tables: str = "keep") -> str:
+    """Return the text of one caller document.
+
+    A str is its own text. A mapping is read through its ``text`` field, or, with
+    ``rank_fields`` (a list of keys, or ``"*"`` for all), serialised as ``key: value``
+    lines (:mod:`rerankit.text.structured`). ``tables="rows"`` rewrites Markdown tables
+    one line per row.
+    """
+    from rerankit.text.structured import markdown_tables_as_rows, serialize_record
+
+    where = f"documents[{index}]"
     if isinstance(document, str):
-        return clean_text(document)
-    if isinstance(document, Mapping):
-        if "text" not in document:
+        text = document
+    elif isinstance(document, Mapping):
+        if rank_fields is not None:
+            fields = None if rank_fields == "*" else rank_fields
+            text = serialize_record(document, rank_fields=fields, where=where)
+        elif "text" not in document:
             keys = ", ".join(map(repr, list(document)[:8]))
             raise InvalidInputError(
-                f"documents[{index}] is a mapping without a 'text' field (keys: {keys})"
+                f"{where} is a mapping without a 'text' field (keys: {keys}); pass "
+                "rank_fields=[...] (or '*') to read other fields as 'key: value' lines"
             )
-        text = document["text"]
-        if not isinstance(text, str):
-            raise InvalidInputError(
-                f"documents[{index}]['text'] must be a str, got {type(text).__name__}"
-            )
-        return clean_text(text)
-    raise InvalidInputError(
-        f"documents[{index}] must be a str or a mapping with a 'text' field, "
-        f"got {type(document).__name__}"
-    )
+        else:
+            text = document["text"]
+            if not isinstance(text, str):
+                raise InvalidInputError(
+                    f"{where}['text'] must be a str, got {type(text).__name__}"
+                )
+    else:
+        raise InvalidInputError(
+            f"{where} must be a str or a mapping with a 'text' field, "
+            f"got {type(document).__name__}"
+        )
+    if tables == "rows":
+        text = markdown_tables_as_rows(text)
+    return clean_text(text)
 
 
-def validate_documents(documents: Any) -> list[str]:
+def validate_documents(documents: Any, *, rank_fields: Sequence[str] | str | None = None,
+                       tables: str = "keep") -> list[str]:
     """Check a document list and return the text of each, in order. Nothing is dropped."""
     if isinstance(documents, (str, bytes, Mapping)) or not isinstance(documents, Sequence):
         raise InvalidInputError(
             f"documents must be a list of str or of mappings with 'text', "
             f"got {type(documents).__name__}"
         )
-    return [document_text(doc, i) for i, doc in enumerate(documents)]
+    rank_fields = validate_rank_fields(rank_fields)
+    if tables not in ("keep", "rows"):
+        raise InvalidInputError(f"tables must be 'keep' or 'rows', got {tables!r}")
+    return [document_text(doc, i, rank_fields=rank_fields, tables=tables)
+            for i, doc in enumerate(documents)]
+
+
+def validate_rank_fields(rank_fields: Any) -> Sequence[str] | str | None:
+    """None, ``"*"`` or a non-empty list of field names."""
+    if rank_fields is None or rank_fields == "*":
+        return rank_fields
+    if (isinstance(rank_fields, (str, bytes)) or not isinstance(rank_fields, Sequence)
+            or not rank_fields or not all(isinstance(f, str) and f for f in rank_fields)):
+        raise InvalidInputError(
+            f"rank_fields must be a non-empty list of field names or '*', got {rank_fields!r}"
+        )
+    return list(rank_fields)
 
 
 def validate_top_n(top_n: Any) -> int | None:

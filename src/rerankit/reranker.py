@@ -130,9 +130,12 @@ class Reranker:
 
     # -- public calls ---------------------------------------------------------------
 
-    def score(self, query: str, documents: Sequence[Document]) -> list[float]:
+    def score(self, query: str, documents: Sequence[Document], *,
+              rank_fields: Sequence[str] | str | None = None, tables: str = "keep"
+              ) -> list[float]:
         """Raw model scores, one per document, in the caller's order."""
-        (scored,) = self._score([validate_query(query)], [validate_documents(documents)])
+        texts = validate_documents(documents, rank_fields=rank_fields, tables=tables)
+        (scored,) = self._score([validate_query(query)], [texts])
         return scored.raw.tolist()
 
     def rerank(
@@ -142,13 +145,18 @@ class Reranker:
         *,
         top_n: int | None = None,
         min_score: float | None = None,
+        rank_fields: Sequence[str] | str | None = None,
+        tables: str = "keep",
     ) -> list[RankedResult]:
         """Documents sorted by relevance, best first.
 
         ``min_score`` drops results whose calibrated score is below it; ``top_n`` keeps
         the best n after that. Each result carries the caller's index and document.
+        Mappings are read through ``text``, or with ``rank_fields`` (keys, or ``"*"``)
+        as ``key: value`` lines; ``tables="rows"`` rewrites Markdown tables per row.
         """
-        return self.rerank_many([query], [documents], top_n=top_n, min_score=min_score)[0]
+        return self.rerank_many([query], [documents], top_n=top_n, min_score=min_score,
+                                rank_fields=rank_fields, tables=tables)[0]
 
     def rerank_many(
         self,
@@ -157,6 +165,8 @@ class Reranker:
         *,
         top_n: int | None = None,
         min_score: float | None = None,
+        rank_fields: Sequence[str] | str | None = None,
+        tables: str = "keep",
     ) -> list[list[RankedResult]]:
         """Rerank several queries at once; pairs of all queries share batches."""
         if isinstance(queries, str) or not isinstance(queries, Sequence):
@@ -171,7 +181,8 @@ class Reranker:
         top_n = validate_top_n(top_n)
         min_score = validate_min_score(min_score)
         query_texts = [validate_query(q) for q in queries]
-        doc_texts = [validate_documents(docs) for docs in documents_per_query]
+        doc_texts = [validate_documents(docs, rank_fields=rank_fields, tables=tables)
+                     for docs in documents_per_query]
         scored = self._score(query_texts, doc_texts)
         return [
             self._rank(docs, s, top_n=top_n, min_score=min_score)
