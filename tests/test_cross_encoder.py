@@ -136,8 +136,11 @@ def test_truncation_query_first_then_document(tiny_bert_dir, passages):
     assert pair.truncated
     assert len(pair) == 1 + 16 + 1 + 3 + 1  # [CLS] 16 query tokens [SEP] a short passage [SEP]
     long_doc = " ".join(passages[:5])
-    (result,) = reranker.rerank("short query", [long_doc])
-    assert result.truncated
+    (result,) = Reranker(tiny_bert_dir, max_length=64, long_documents="truncate").rerank(
+        "short query", [long_doc])
+    assert result.truncated and result.windows == 1
+    (windowed,) = reranker.rerank("short query", [long_doc])
+    assert not windowed.truncated and windowed.windows > 1  # windows cover all of it
     (pair,) = reranker.backend.encode("short query", [long_doc])
     assert len(pair) == 64
     (short,) = reranker.rerank("short query", ["tiny doc"])

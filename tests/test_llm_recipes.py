@@ -302,8 +302,12 @@ def test_long_document_is_cut_and_the_template_suffix_kept(backend, llm_dirs, co
         assert list(pairs[0].input_ids) == official_ids(
             backend, tokenizer, queries[0], long_doc, max_length=max_length
         )
-    results = reranker.rerank(queries[0], [long_doc, short_doc])
+    cutting = Reranker(folder, backend=backend, max_length=max_length,
+                       long_documents="truncate")
+    results = cutting.rerank(queries[0], [long_doc, short_doc])
     assert {r.index: r.truncated for r in results} == {0: True, 1: False}
+    windowed = {r.index: r for r in reranker.rerank(queries[0], [long_doc, short_doc])}
+    assert windowed[0].windows > 1 and windowed[1].windows == 1
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

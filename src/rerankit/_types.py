@@ -23,6 +23,10 @@ class RankedResult:
         text: the text that was scored (after invalid surrogates were replaced).
         truncated: True when the model saw only part of the text (query or document).
         rank: 0-based position in the sorted results.
+        window: ``(start, end)`` character offsets in ``text`` of the passage behind the
+            score: the best window of a long document, the part read when truncated, or
+            the whole text.
+        windows: how many windows of the document were scored.
     """
 
     index: int
@@ -32,6 +36,8 @@ class RankedResult:
     text: str
     truncated: bool = False
     rank: int = 0
+    window: tuple[int, int] | None = None
+    windows: int = 1
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from rerankit._inputs import (
 from rerankit._resolve import ModelSpec, resolve_model
 from rerankit._types import Document, EncodedPair, RankedResult
 from rerankit.rerankers.base import Backend, score_encoded
+from rerankit.text.windows import Windows, WindowSettings, aggregate, plan_windows
 
 _BACKEND_CLASSES = {
     "cross-encoder": "rerankit.rerankers.cross_encoder:CrossEncoderBackend",
@@ -38,10 +39,12 @@ def _backend_class(name: str) -> type:
 class _Scored:
     """Scores of one query's documents, in the caller's order."""
 
-    __slots__ = ("raw", "texts", "truncated")
+    __slots__ = ("counts", "raw", "texts", "truncated", "windows")
 
-    def __init__(self, texts: list[str], raw: np.ndarray, truncated: list[bool]) -> None:
+    def __init__(self, texts: list[str], raw: np.ndarray, truncated: list[bool],
+                 windows: list[tuple[int, int]], counts: list[int]) -> None:
         self.texts, self.raw, self.truncated = texts, raw, truncated
+        self.windows, self.counts = windows, counts
 
 
 class Reranker:
@@ -62,6 +65,13 @@ class Reranker:
         instruction: task instruction for LLM rerankers that take one.
         trust_remote_code: allow models that ship their own code.
         revision: hub revision (branch, tag or commit).
+        long_documents: ``"windows"`` (default): a document longer than the model reads
+            is scored in token windows and aggregated; ``"truncate"``: only its start.
+        window_stride: tokens between window starts (default 3/4 of a window).
+        aggregate: window scores -> document score: ``max``, ``first``, ``mean``,
+            ``topk-mean`` (top 2) or ``topN-mean``.
+        max_tokens_per_doc: tokens of a document considered at all (default 4096).
+        max_chunks_per_doc: windows scored per document at most (default no limit).
     """
 
     def __init__(
@@ -78,6 +88,11 @@ class Reranker:
         instruction: str | None = None,
         trust_remote_code: bool = False,
         revision: str | None = None,
+        long_documents: str = "windows",
+        window_stride: int | None = None,
+        aggregate: str = "max",
+        max_tokens_per_doc: int | None = 4096,
+        max_chunks_per_doc: int | None = None,
     ) -> None:
         for label, value in (("max_length", max_length), ("token_budget", token_budget),
                              ("max_batch_size", max_batch_size),
@@ -85,6 +100,8 @@ class Reranker:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < 1):
                 raise InvalidInputError(f"{label} must be a positive int, got {value!r}")
+        self.windows = WindowSettings(long_documents, window_stride, aggregate,
+                                      max_tokens_per_doc, max_chunks_per_doc)
         self.spec: ModelSpec = resolve_model(model, backend=backend, revision=revision)
         known = self.spec.known
         options: dict[str, Any] = {
@@ -191,11 +208,14 @@ class Reranker:
 
     # -- internals ------------------------------------------------------------------
 
-    def _score(self, queries: list[str], texts: list[list[str]]) -> list[_Scored]:
-        """Encode every query's unique texts, score all pairs together, map back."""
+    def _score(self, queries: list[str], texts: list[list[str]],
+               settings: WindowSettings | None = None) -> list[_Scored]:
+        """Encode every query's unique texts (long ones as windows), score all pairs
+        together, aggregate windows, map back to the caller's documents."""
+        settings = settings or self.windows
         dedupe = getattr(self.backend, "scores_by_content", True)
         pairs: list[EncodedPair] = []
-        slots: list[list[int]] = []  # per query: for each document, its position in pairs
+        plans = []  # per query: unique texts, their windows, first pair of each, positions
         for query, docs in zip(queries, texts, strict=True):
             if dedupe:
                 unique: dict[str, int] = {}
@@ -203,15 +223,52 @@ class Reranker:
                 unique_texts = list(unique)
             else:
                 positions, unique_texts = list(range(len(docs))), docs
-            offset = len(pairs)
-            pairs.extend(self.backend.encode(query, unique_texts) if unique_texts else [])
-            slots.append([offset + p for p in positions])
+            windows = self._windows(query, unique_texts, settings)
+            pieces = [text[a:b] for text, w in zip(unique_texts, windows, strict=True)
+                      for a, b in w.spans]
+            starts = np.cumsum([0] + [len(w.spans) for w in windows]) + len(pairs)
+            pairs.extend(self.backend.encode(query, pieces) if pieces else [])
+            plans.append((windows, starts, positions))
         raw = score_encoded(self.backend, pairs, token_budget=self.token_budget,
                             max_batch_size=self.max_batch_size) if pairs else np.zeros(0)
-        return [
-            _Scored(docs, raw[idx] if idx else np.zeros(0), [pairs[i].truncated for i in idx])
-            for docs, idx in zip(texts, slots, strict=True)
-        ]
+        out = []
+        for docs, (windows, starts, positions) in zip(texts, plans, strict=True):
+            scores, spans, cut = [], [], []
+            for u, w in enumerate(windows):
+                first, last = int(starts[u]), int(starts[u + 1])
+                score, best = aggregate(raw[first:last], settings.aggregate)
+                scores.append(score)
+                spans.append(w.spans[best])
+                cut.append(not w.complete or any(p.truncated for p in pairs[first:last]))
+            out.append(_Scored(
+                docs, np.array([scores[p] for p in positions], dtype=np.float64),
+                [cut[p] for p in positions], [spans[p] for p in positions],
+                [len(windows[p].spans) for p in positions],
+            ))
+        return out
+
+    def _windows(self, query: str, texts: list[str], settings: WindowSettings
+                 ) -> list[Windows]:
+        """Window plan per text: one whole-text window when the backend reads no tokens."""
+        budget_of = getattr(self.backend, "document_budget", None)
+        if budget_of is None or not texts:
+            return [Windows(((0, len(t)),), True) for t in texts]
+        budget = budget_of(query)
+        multi = settings.mode == "windows"
+        # a few tokens of slack: a window's text, tokenised on its own, may gain a token
+        window_budget = max(1, budget - min(4, budget // 8)) if multi else budget
+        limit = settings.max_tokens_per_doc
+        if not multi:
+            limit = budget if limit is None else min(limit, budget)
+        plans = []
+        for text, (offsets, more) in zip(
+                texts, self.backend.tokenizer.token_offsets(texts, limit), strict=True):
+            if len(offsets) <= budget and not more:
+                plans.append(Windows(((0, len(text)),), True))
+            else:
+                plans.append(plan_windows(offsets, len(text), window_budget, settings,
+                                          more=more))
+        return plans
 
     def _rank(self, documents: Sequence[Document], scored: _Scored, *, top_n: int | None,
               min_score: float | None) -> list[RankedResult]:
@@ -224,7 +281,7 @@ class Reranker:
             results.append(RankedResult(
                 index=i, score=float(probability[i]), raw_score=float(scored.raw[i]),
                 document=documents[i], text=scored.texts[i], truncated=scored.truncated[i],
-                rank=len(results),
+                rank=len(results), window=scored.windows[i], windows=scored.counts[i],
             ))
             if top_n is not None and len(results) >= top_n:
                 break

@@ -55,6 +55,15 @@ class TextTokenizer:
             out.append((enc, cut))
         return out
 
+    def token_offsets(self, texts: Sequence[str], limit: int | None
+                      ) -> list[tuple[list[tuple[int, int]], bool]]:
+        """Per text: character spans of its first ``limit`` tokens (all when None), and
+        whether the text has more tokens than that."""
+        if limit is None:
+            encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+            return [(list(enc.offsets), False) for enc in encodings]
+        return [(list(enc.offsets), cut) for enc, cut in self.encode_many(texts, limit)]
+
     def ids(self, text: str) -> list[int]:
         """Token ids of a fixed string (a prompt fragment), no special tokens, never cut."""
         return list(self._tokenizer.encode(text, add_special_tokens=False).ids)

@@ -66,6 +66,11 @@ class BiEncoderBackend:
         self._with_types = "token_type_ids" in getattr(loaded.tokenizer, "model_input_names", [])
         self._torch = loaded.torch
 
+    def document_budget(self, query: str) -> int:
+        """Document tokens one embedding reads (after the document prefix)."""
+        prefix = len(self.tokenizer.ids(self.document_prefix)) if self.document_prefix else 0
+        return self.max_length - self.tokenizer.special_tokens_in_single() - prefix
+
     def _encode_texts(self, texts: Sequence[str]) -> list[EncodedPair]:
         budget = self.max_length - self.tokenizer.special_tokens_in_single()
         out = []

@@ -152,8 +152,9 @@ class CausalLMBackend:
 
     # -- Backend protocol -----------------------------------------------------------
 
-    def encode(self, query: str, texts: Sequence[str]) -> list[EncodedPair]:
-        """prefix + query piece (cut first) + middle + document piece (cut to fit) + suffix."""
+    def _prompt_head(self, query: str) -> tuple[list[int], bool]:
+        """Token ids before the document (prefix, query piece, middle); whether the query
+        was cut."""
         lead_n, trail = self._query_lead_n, self._query_trail_ids
         limit = lead_n + self.query_max_tokens + len(trail)
         enc, query_cut = self.tokenizer.encode(self._query_lead + query + self._query_trail, limit)
@@ -162,7 +163,17 @@ class CausalLMBackend:
             # Cut the query, never its trailing template text.
             enc, _ = self.tokenizer.encode(self._query_lead + query, lead_n + self.query_max_tokens)
             query_ids = list(enc.ids) + trail
-        head = self._prefix + query_ids + self._middle
+        return self._prefix + query_ids + self._middle, query_cut
+
+    def document_budget(self, query: str) -> int:
+        """Document tokens that fit beside ``query`` and the prompt template."""
+        head, _ = self._prompt_head(query)
+        lead = len(self.tokenizer.ids(self._doc_lead)) if self._doc_lead else 0
+        return self.max_length - len(head) - len(self._suffix) - lead
+
+    def encode(self, query: str, texts: Sequence[str]) -> list[EncodedPair]:
+        """prefix + query piece (cut first) + middle + document piece (cut to fit) + suffix."""
+        head, query_cut = self._prompt_head(query)
         budget = self.max_length - len(head) - len(self._suffix)
         pairs = []
         for doc_enc, doc_cut in self.tokenizer.encode_many(

@@ -87,6 +87,11 @@ class CrossEncoderBackend:
             )
         return pairs
 
+    def document_budget(self, query: str) -> int:
+        """Document tokens that fit beside ``query`` (after it is cut to its budget)."""
+        query_enc, _ = self.tokenizer.encode(query, self.query_max_tokens)
+        return self.max_length - len(query_enc.ids) - self._special
+
     def inputs(self, batch: Sequence[EncodedPair]) -> dict[str, Any]:
         """Padded model keyword tensors for a batch of encoded pairs."""
         return pad_batch(
