@@ -184,3 +184,35 @@ def expected_calibration_error(probabilities: Any, labels: Any, bins: int = 10) 
         if chosen.any():
             total += chosen.sum() / p.size * abs(p[chosen].mean() - y[chosen].mean())
     return float(total) if math.isfinite(total) else float("nan")
+
+
+def calibration_paths(model_name: str, source: str) -> list[Path]:
+    """Where a model's fitted calibration may live, in the order they are read: inside a
+    local model folder, then the rerankit cache (``~/.cache/rerankit/calibration/``)."""
+    from rerankit.score_cache import DEFAULT_CACHE_DIR
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "--" for c in model_name)
+    cached = DEFAULT_CACHE_DIR / "calibration" / f"{safe}.json"
+    folder = Path(source)
+    return [folder / CALIBRATION_FILE, cached] if folder.is_dir() else [cached]
+
+
+def find_calibration(model_name: str, source: str) -> Calibration | None:
+    """The saved calibration of a model, if any."""
+    for path in calibration_paths(model_name, source):
+        if path.is_file():
+            return Calibration.load(path)
+    return None
+
+
+def save_calibration(calibration: Calibration, model_name: str, source: str) -> Path:
+    """Save beside the model, or in the cache when there is no writable model folder."""
+    last_error: OSError | None = None
+    for path in calibration_paths(model_name, source):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            calibration.save(path)
+            return path
+        except OSError as exc:
+            last_error = exc
+    raise InvalidInputError(f"cannot save the calibration of {model_name!r}: {last_error}")

@@ -49,6 +49,9 @@ class KnownModel:
     #: Text put before each query / document by dense retrieval (e5: "query: " / "passage: ").
     query_prefix: str = ""
     document_prefix: str = ""
+    #: Subtracted from the raw score before the sigmoid (mxbai-rerank v2 publishes
+    #: ``sigmoid(raw - estimated_max / 2)`` with estimated_max 9 (base) and 12 (large)).
+    score_offset: float = 0.0
 
 
 KNOWN_MODELS: tuple[KnownModel, ...] = (
@@ -80,9 +83,9 @@ KNOWN_MODELS: tuple[KnownModel, ...] = (
     KnownModel("mixedbread-ai/mxbai-rerank-large-v1", "cross-encoder", 512, "en", "435M",
                "Apache-2.0"),
     KnownModel("mixedbread-ai/mxbai-rerank-base-v2", "mxbai-rerank-v2", 8192, "multilingual",
-               "0.5B", "Apache-2.0"),
+               "0.5B", "Apache-2.0", score_offset=4.5),
     KnownModel("mixedbread-ai/mxbai-rerank-large-v2", "mxbai-rerank-v2", 8192, "multilingual",
-               "1.5B", "Apache-2.0"),
+               "1.5B", "Apache-2.0", score_offset=6.0),
     KnownModel("Qwen/Qwen3-Reranker-0.6B", "qwen3-reranker", 8192, "multilingual (100+)",
                "0.6B", "Apache-2.0", aliases=("qwen3-reranker-0.6b",)),
     KnownModel("Qwen/Qwen3-Reranker-4B", "qwen3-reranker", 8192, "multilingual (100+)", "4B",

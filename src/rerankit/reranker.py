@@ -18,6 +18,7 @@ from rerankit._inputs import (
 )
 from rerankit._resolve import ModelSpec, resolve_model
 from rerankit._types import Document, EncodedPair, RankedResult
+from rerankit.calibration import Calibration, find_calibration
 from rerankit.rerankers.base import Backend, score_encoded
 from rerankit.text.windows import Windows, WindowSettings, aggregate, plan_windows
 
@@ -72,6 +73,10 @@ class Reranker:
             ``topk-mean`` (top 2) or ``topN-mean``.
         max_tokens_per_doc: tokens of a document considered at all (default 4096).
         max_chunks_per_doc: windows scored per document at most (default no limit).
+        calibration: how raw scores become ``score`` probabilities. ``"auto"``: a
+            calibration fitted by ``rerankit calibrate`` for this model when one is saved,
+            else the model's published mapping (sigmoid, softmax, mxbai v2's offset);
+            ``None``: the published mapping only; a path or a ``Calibration``: that one.
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class Reranker:
         aggregate: str = "max",
         max_tokens_per_doc: int | None = 4096,
         max_chunks_per_doc: int | None = None,
+        calibration: str | Path | Calibration | None = "auto",
     ) -> None:
         for label, value in (("max_length", max_length), ("token_budget", token_budget),
                              ("max_batch_size", max_batch_size),
@@ -129,6 +135,33 @@ class Reranker:
         # the least on padding. On a GPU, bigger batches keep the device busy.
         self.token_budget = token_budget or (65536 if on_gpu else 2048)
         self.max_batch_size = max_batch_size or (256 if on_gpu else 32)
+        self.calibration: Calibration | None = self._calibration(calibration)
+
+    def _calibration(self, choice: Any) -> Calibration | None:
+        if isinstance(choice, Calibration) or choice is None:
+            return choice
+        if not isinstance(choice, (str, Path)):
+            raise InvalidInputError(
+                f"calibration must be 'auto', None, a path or a Calibration, got {choice!r}"
+            )
+        if str(choice) == "none":
+            return None
+        if str(choice) != "auto":
+            return Calibration.load(choice)
+        found = find_calibration(self.spec.name, self.spec.source)
+        if found is not None:
+            return found
+        offset = self.spec.known.score_offset if self.spec.known else 0.0
+        return Calibration("platt", a=1.0, b=-offset) if offset else None
+
+    def probability(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of relevance for raw scores (monotonic in them)."""
+        raw = np.asarray(raw, dtype=np.float64)
+        if not len(raw):
+            return raw
+        if self.calibration is not None:
+            return self.calibration(raw)
+        return self.backend.probability(raw)
 
     @property
     def model_name(self) -> str:
@@ -272,7 +305,7 @@ class Reranker:
 
     def _rank(self, documents: Sequence[Document], scored: _Scored, *, top_n: int | None,
               min_score: float | None) -> list[RankedResult]:
-        probability = self.backend.probability(scored.raw) if len(scored.raw) else scored.raw
+        probability = self.probability(scored.raw)
         order = sorted(range(len(scored.raw)), key=lambda i: (-scored.raw[i], i))
         results = []
         for i in order:
