@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rerankit import Reranker
+from rerankit import InvalidInputError, Reranker
 from rerankit.bench import BenchConfig, parse_slice, run_bench
 from rerankit.datasets import Candidate, EvalDataset, Query
 from rerankit.metrics import evaluate_per_query
@@ -231,3 +231,50 @@ def test_cached_pairs_in_a_new_order_get_an_estimated_latency(tmp_path, tiny_ber
     assert reranker.calls == 6 and reranker.hits == 6
     assert again["b"][0] == first["a"][0][::-1]
     assert again["b"][1] == pytest.approx(first["a"][1])  # 6 pairs at the measured cost
+
+
+def _counting(reranker, monkeypatch) -> list[int]:
+    seen: list[int] = []
+    forward = reranker.backend.forward
+    monkeypatch.setattr(reranker.backend, "forward",
+                        lambda batch: seen.append(len(batch)) or forward(batch))
+    return seen
+
+
+def test_the_engine_reads_and_fills_the_score_cache(tmp_path, tiny_bert_dir, passages,
+                                                    monkeypatch):
+    docs = passages[:5]
+    first = Reranker(tiny_bert_dir, cache=tmp_path / "cache")
+    scored = _counting(first, monkeypatch)
+    before = {r.index: r for r in first.rerank("boiling point", docs)}
+    assert sum(scored) == 5
+    again = Reranker(tiny_bert_dir, cache=tmp_path / "cache")
+    seen = _counting(again, monkeypatch)
+    after = {r.index: r for r in again.rerank("boiling point", docs + [passages[9]])}
+    assert sum(seen) == 1  # only the new text reaches the model
+    for i in range(5):
+        assert after[i].raw_score == before[i].raw_score
+        assert after[i].window is None and after[i].windows == 0
+    assert after[5].windows >= 1
+    # other settings that change scores use other keys
+    other = Reranker(tiny_bert_dir, cache=tmp_path / "cache", max_length=32)
+    seen_other = _counting(other, monkeypatch)
+    other.rerank("boiling point", docs)
+    assert sum(seen_other) >= 5
+    with pytest.raises(InvalidInputError, match="cache"):
+        Reranker(tiny_bert_dir, cache=3)
+
+
+def test_bench_scores_serve_the_engine(tmp_path, dataset, tiny_bert_dir, monkeypatch):
+    model = str(tiny_bert_dir)
+    report = run_bench(dataset, _config(tmp_path, rerankers=[model]))
+    run = _system(report, f"bm25-english + {model}")["run"]
+    text = {d.id: d.full_text for d in dataset.corpus}
+    engine = Reranker(model, cache=tmp_path / "cache")
+    seen = _counting(engine, monkeypatch)
+    for query in dataset.queries:
+        ids = [doc_id for doc_id, _ in run[query.id]]
+        results = engine.rerank(query.text, [text[d] for d in ids])
+        bench_order = [doc_id for doc_id, _ in run[query.id]]
+        assert [ids[r.index] for r in results] == bench_order
+    assert seen == []  # every pair came from the bench's cache

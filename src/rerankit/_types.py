@@ -25,8 +25,8 @@ class RankedResult:
         rank: 0-based position in the sorted results.
         window: ``(start, end)`` character offsets in ``text`` of the passage behind the
             score: the best window of a long document, the part read when truncated, or
-            the whole text.
-        windows: how many windows of the document were scored.
+            the whole text; None when the score came from the score cache.
+        windows: how many windows of the document were scored (0: from the cache).
     """
 
     index: int

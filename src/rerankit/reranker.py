@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from rerankit.calibration import Calibration, find_calibration
 from rerankit.rerankers.base import Backend, score_encoded
 from rerankit.text.windows import Windows, WindowSettings, aggregate, plan_windows
 
+if TYPE_CHECKING:
+    from rerankit.score_cache import ScoreCache
+
 _BACKEND_CLASSES = {
     "cross-encoder": "rerankit.rerankers.cross_encoder:CrossEncoderBackend",
     "bi-encoder": "rerankit.rerankers.bi_encoder:BiEncoderBackend",
@@ -35,6 +39,19 @@ _BACKEND_CLASSES = {
 def _backend_class(name: str) -> type:
     module, _, attr = _BACKEND_CLASSES[name].partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def _open_cache(cache: Any) -> ScoreCache | None:
+    """None, a ScoreCache, or a folder to open one in."""
+    if cache is None:
+        return None
+    from rerankit.score_cache import ScoreCache
+
+    if isinstance(cache, ScoreCache):
+        return cache
+    if isinstance(cache, (str, Path)):
+        return ScoreCache(cache)
+    raise InvalidInputError(f"cache must be a ScoreCache or a folder, got {cache!r}")
 
 
 class _Scored:
@@ -77,6 +94,9 @@ class Reranker:
             calibration fitted by ``rerankit calibrate`` for this model when one is saved,
             else the model's published mapping (sigmoid, softmax, mxbai v2's offset);
             ``None``: the published mapping only; a path or a ``Calibration``: that one.
+        cache: a :class:`~rerankit.score_cache.ScoreCache` (or its folder): scores of
+            (query, text) pairs already scored by this model with the same settings, by
+            this reranker or by ``rerankit bench``, are served from it.
     """
 
     def __init__(
@@ -99,6 +119,7 @@ class Reranker:
         max_tokens_per_doc: int | None = 4096,
         max_chunks_per_doc: int | None = None,
         calibration: str | Path | Calibration | None = "auto",
+        cache: ScoreCache | str | Path | None = None,
     ) -> None:
         for label, value in (("max_length", max_length), ("token_budget", token_budget),
                              ("max_batch_size", max_batch_size),
@@ -109,6 +130,12 @@ class Reranker:
         self.windows = WindowSettings(long_documents, window_stride, aggregate,
                                       max_tokens_per_doc, max_chunks_per_doc)
         self.spec: ModelSpec = resolve_model(model, backend=backend, revision=revision)
+        self._model_arg = str(model)
+        self._score_options = {k: v for k, v in (
+            ("backend", backend), ("max_length", max_length), ("dtype", dtype),
+            ("query_max_tokens", query_max_tokens), ("instruction", instruction),
+            ("revision", revision)) if v is not None}
+        self.cache = _open_cache(cache)
         known = self.spec.known
         options: dict[str, Any] = {
             "device": device,
@@ -197,6 +224,8 @@ class Reranker:
         min_score: float | None = None,
         rank_fields: Sequence[str] | str | None = None,
         tables: str = "keep",
+        max_tokens_per_doc: int | None = None,
+        max_chunks_per_doc: int | None = None,
     ) -> list[RankedResult]:
         """Documents sorted by relevance, best first.
 
@@ -204,9 +233,13 @@ class Reranker:
         the best n after that. Each result carries the caller's index and document.
         Mappings are read through ``text``, or with ``rank_fields`` (keys, or ``"*"``)
         as ``key: value`` lines; ``tables="rows"`` rewrites Markdown tables per row.
+        ``max_tokens_per_doc`` / ``max_chunks_per_doc`` override the reranker's limits
+        for this call.
         """
         return self.rerank_many([query], [documents], top_n=top_n, min_score=min_score,
-                                rank_fields=rank_fields, tables=tables)[0]
+                                rank_fields=rank_fields, tables=tables,
+                                max_tokens_per_doc=max_tokens_per_doc,
+                                max_chunks_per_doc=max_chunks_per_doc)[0]
 
     def rerank_many(
         self,
@@ -217,6 +250,8 @@ class Reranker:
         min_score: float | None = None,
         rank_fields: Sequence[str] | str | None = None,
         tables: str = "keep",
+        max_tokens_per_doc: int | None = None,
+        max_chunks_per_doc: int | None = None,
     ) -> list[list[RankedResult]]:
         """Rerank several queries at once; pairs of all queries share batches."""
         if isinstance(queries, str) or not isinstance(queries, Sequence):
@@ -233,7 +268,12 @@ class Reranker:
         query_texts = [validate_query(q) for q in queries]
         doc_texts = [validate_documents(docs, rank_fields=rank_fields, tables=tables)
                      for docs in documents_per_query]
-        scored = self._score(query_texts, doc_texts)
+        settings = self.windows
+        if max_tokens_per_doc is not None or max_chunks_per_doc is not None:
+            settings = dataclasses.replace(
+                settings, max_tokens_per_doc=max_tokens_per_doc or settings.max_tokens_per_doc,
+                max_chunks_per_doc=max_chunks_per_doc or settings.max_chunks_per_doc)
+        scored = self._score(query_texts, doc_texts, settings)
         return [
             self._rank(docs, s, top_n=top_n, min_score=min_score)
             for docs, s in zip(documents_per_query, scored, strict=True)
@@ -244,11 +284,14 @@ class Reranker:
     def _score(self, queries: list[str], texts: list[list[str]],
                settings: WindowSettings | None = None) -> list[_Scored]:
         """Encode every query's unique texts (long ones as windows), score all pairs
-        together, aggregate windows, map back to the caller's documents."""
+        together, aggregate windows, map back to the caller's documents. Texts the score
+        cache holds for this model and settings are not scored again."""
         settings = settings or self.windows
         dedupe = getattr(self.backend, "scores_by_content", True)
+        cache = self.cache if dedupe else None
+        key = self._cache_key(settings) if cache is not None else ""
         pairs: list[EncodedPair] = []
-        plans = []  # per query: unique texts, their windows, first pair of each, positions
+        plans = []
         for query, docs in zip(queries, texts, strict=True):
             if dedupe:
                 unique: dict[str, int] = {}
@@ -256,29 +299,54 @@ class Reranker:
                 unique_texts = list(unique)
             else:
                 positions, unique_texts = list(range(len(docs))), docs
-            windows = self._windows(query, unique_texts, settings)
-            pieces = [text[a:b] for text, w in zip(unique_texts, windows, strict=True)
+            cached = (cache.get_scores(key, query, unique_texts) if cache is not None
+                      else [None] * len(unique_texts))
+            todo = [u for u, hit in enumerate(cached) if hit is None]
+            windows = self._windows(query, [unique_texts[u] for u in todo], settings)
+            pieces = [unique_texts[u][a:b] for u, w in zip(todo, windows, strict=True)
                       for a, b in w.spans]
             starts = np.cumsum([0] + [len(w.spans) for w in windows]) + len(pairs)
             pairs.extend(self.backend.encode(query, pieces) if pieces else [])
-            plans.append((windows, starts, positions))
+            plans.append((query, unique_texts, cached, todo, windows, starts, positions))
         raw = score_encoded(self.backend, pairs, token_budget=self.token_budget,
                             max_batch_size=self.max_batch_size) if pairs else np.zeros(0)
         out = []
-        for docs, (windows, starts, positions) in zip(texts, plans, strict=True):
-            scores, spans, cut = [], [], []
-            for u, w in enumerate(windows):
-                first, last = int(starts[u]), int(starts[u + 1])
+        for docs, (query, unique_texts, cached, todo, windows, starts, positions) in zip(
+                texts, plans, strict=True):
+            # per unique text: (raw score, truncated, winning span or None, window count)
+            values: list[tuple[float, bool, tuple[int, int] | None, int]] = [
+                (hit[1], hit[2], None, 0) if hit is not None else (0.0, False, None, 0)
+                for hit in cached]
+            for j, (u, w) in enumerate(zip(todo, windows, strict=True)):
+                first, last = int(starts[j]), int(starts[j + 1])
                 score, best = aggregate(raw[first:last], settings.aggregate)
-                scores.append(score)
-                spans.append(w.spans[best])
-                cut.append(not w.complete or any(p.truncated for p in pairs[first:last]))
+                cut = not w.complete or any(p.truncated for p in pairs[first:last])
+                values[u] = (score, cut, w.spans[best], len(w.spans))
+            if cache is not None and todo:
+                fresh = [values[u] for u in todo]
+                probability = self.probability(np.array([v[0] for v in fresh]))
+                cache.put_scores(key, query, [unique_texts[u] for u in todo],
+                                 [(float(p), v[0], v[1]) for p, v in zip(probability, fresh,
+                                                                         strict=True)])
             out.append(_Scored(
-                docs, np.array([scores[p] for p in positions], dtype=np.float64),
-                [cut[p] for p in positions], [spans[p] for p in positions],
-                [len(windows[p].spans) for p in positions],
+                docs, np.array([values[p][0] for p in positions], dtype=np.float64),
+                [values[p][1] for p in positions], [values[p][2] for p in positions],
+                [values[p][3] for p in positions],
             ))
         return out
+
+    def _cache_key(self, settings: WindowSettings) -> str:
+        """The score-cache key: the model as passed plus every non-default setting that
+        changes raw scores (the key ``rerankit bench`` uses for the same options)."""
+        from rerankit.score_cache import model_key
+
+        defaults = WindowSettings()
+        changed = {name: getattr(settings, field) for name, field in (
+            ("long_documents", "mode"), ("window_stride", "stride"),
+            ("aggregate", "aggregate"), ("max_tokens_per_doc", "max_tokens_per_doc"),
+            ("max_chunks_per_doc", "max_chunks_per_doc"))
+            if getattr(settings, field) != getattr(defaults, field)}
+        return model_key(self._model_arg, **self._score_options, **changed)
 
     def _windows(self, query: str, texts: list[str], settings: WindowSettings
                  ) -> list[Windows]:

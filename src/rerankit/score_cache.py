@@ -19,6 +19,10 @@ from rerankit._exceptions import InvalidInputError
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "rerankit"
 
+#: Bumped whenever rerankit's scoring of the same model and text changes, so old cached
+#: scores are not served (2: long documents are scored in windows by default).
+SCORING_VERSION = 2
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (
     model TEXT NOT NULL, pair TEXT NOT NULL, score REAL NOT NULL, raw_score REAL NOT NULL,
@@ -46,6 +50,7 @@ def model_key(name: str, **settings: Any) -> str:
     so retraining a model in place invalidates its scores.
     """
     fingerprint: dict[str, Any] = {k: v for k, v in sorted(settings.items()) if v is not None}
+    fingerprint["scoring"] = SCORING_VERSION
     folder = Path(name)
     if folder.is_dir():
         fingerprint["folder"] = str(folder.resolve())
