@@ -16,6 +16,8 @@ from rerankit._exceptions import (
     UnsupportedModelError,
 )
 from rerankit._types import Document, RankedResult
+from rerankit.boost import KeywordBoost
+from rerankit.calibration import Calibration
 from rerankit.models import KNOWN_MODELS, LOCAL_BACKENDS, KnownModel, find_known_model
 from rerankit.pipeline import Pipeline, PipelineHit, PipelineResult
 from rerankit.reranker import Reranker
@@ -25,9 +27,11 @@ __version__ = "0.1.0"
 __all__ = [
     "KNOWN_MODELS",
     "LOCAL_BACKENDS",
+    "Calibration",
     "Document",
     "IndexMismatchError",
     "InvalidInputError",
+    "KeywordBoost",
     "KnownModel",
     "MissingDependencyError",
     "ModelLoadError",

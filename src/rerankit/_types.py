@@ -27,6 +27,7 @@ class RankedResult:
             score: the best window of a long document, the part read when truncated, or
             the whole text; None when the score came from the score cache.
         windows: how many windows of the document were scored (0: from the cache).
+        boost: what a keyword boost added to ``score`` for ranking (0 without one).
     """
 
     index: int
@@ -38,6 +39,7 @@ class RankedResult:
     rank: int = 0
     window: tuple[int, int] | None = None
     windows: int = 1
+    boost: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from rerankit._inputs import (
 )
 from rerankit._resolve import ModelSpec, resolve_model
 from rerankit._types import Document, EncodedPair, RankedResult
+from rerankit.boost import KeywordBoost
 from rerankit.calibration import Calibration, find_calibration
 from rerankit.rerankers.base import Backend, score_encoded
 from rerankit.text.windows import Windows, WindowSettings, aggregate, plan_windows
@@ -97,6 +98,8 @@ class Reranker:
         cache: a :class:`~rerankit.score_cache.ScoreCache` (or its folder): scores of
             (query, text) pairs already scored by this model with the same settings, by
             this reranker or by ``rerankit bench``, are served from it.
+        boost: a :class:`~rerankit.boost.KeywordBoost` (off by default): an additive
+            ranking boost for exact domain terms, a demotion for missing required ones.
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class Reranker:
         max_chunks_per_doc: int | None = None,
         calibration: str | Path | Calibration | None = "auto",
         cache: ScoreCache | str | Path | None = None,
+        boost: KeywordBoost | None = None,
     ) -> None:
         for label, value in (("max_length", max_length), ("token_budget", token_budget),
                              ("max_batch_size", max_batch_size),
@@ -136,6 +140,9 @@ class Reranker:
             ("query_max_tokens", query_max_tokens), ("instruction", instruction),
             ("revision", revision)) if v is not None}
         self.cache = _open_cache(cache)
+        if boost is not None and not isinstance(boost, KeywordBoost):
+            raise InvalidInputError(f"boost must be a KeywordBoost, got {boost!r}")
+        self.boost = boost
         known = self.spec.known
         options: dict[str, Any] = {
             "device": device,
@@ -226,6 +233,7 @@ class Reranker:
         tables: str = "keep",
         max_tokens_per_doc: int | None = None,
         max_chunks_per_doc: int | None = None,
+        boost: KeywordBoost | None = None,
     ) -> list[RankedResult]:
         """Documents sorted by relevance, best first.
 
@@ -234,12 +242,12 @@ class Reranker:
         Mappings are read through ``text``, or with ``rank_fields`` (keys, or ``"*"``)
         as ``key: value`` lines; ``tables="rows"`` rewrites Markdown tables per row.
         ``max_tokens_per_doc`` / ``max_chunks_per_doc`` override the reranker's limits
-        for this call.
+        for this call; ``boost`` replaces the reranker's keyword boost for this call.
         """
         return self.rerank_many([query], [documents], top_n=top_n, min_score=min_score,
                                 rank_fields=rank_fields, tables=tables,
                                 max_tokens_per_doc=max_tokens_per_doc,
-                                max_chunks_per_doc=max_chunks_per_doc)[0]
+                                max_chunks_per_doc=max_chunks_per_doc, boost=boost)[0]
 
     def rerank_many(
         self,
@@ -252,6 +260,7 @@ class Reranker:
         tables: str = "keep",
         max_tokens_per_doc: int | None = None,
         max_chunks_per_doc: int | None = None,
+        boost: KeywordBoost | None = None,
     ) -> list[list[RankedResult]]:
         """Rerank several queries at once; pairs of all queries share batches."""
         if isinstance(queries, str) or not isinstance(queries, Sequence):
@@ -265,6 +274,8 @@ class Reranker:
             )
         top_n = validate_top_n(top_n)
         min_score = validate_min_score(min_score)
+        if boost is not None and not isinstance(boost, KeywordBoost):
+            raise InvalidInputError(f"boost must be a KeywordBoost, got {boost!r}")
         query_texts = [validate_query(q) for q in queries]
         doc_texts = [validate_documents(docs, rank_fields=rank_fields, tables=tables)
                      for docs in documents_per_query]
@@ -275,7 +286,8 @@ class Reranker:
                 max_chunks_per_doc=max_chunks_per_doc or settings.max_chunks_per_doc)
         scored = self._score(query_texts, doc_texts, settings)
         return [
-            self._rank(docs, s, top_n=top_n, min_score=min_score)
+            self._rank(docs, s, top_n=top_n, min_score=min_score,
+                       boost=boost if boost is not None else self.boost)
             for docs, s in zip(documents_per_query, scored, strict=True)
         ]
 
@@ -372,9 +384,12 @@ class Reranker:
         return plans
 
     def _rank(self, documents: Sequence[Document], scored: _Scored, *, top_n: int | None,
-              min_score: float | None) -> list[RankedResult]:
+              min_score: float | None, boost: KeywordBoost | None = None
+              ) -> list[RankedResult]:
         probability = self.probability(scored.raw)
-        order = sorted(range(len(scored.raw)), key=lambda i: (-scored.raw[i], i))
+        boosts = boost(scored.texts) if boost is not None else np.zeros(len(scored.raw))
+        order = sorted(range(len(scored.raw)),
+                       key=lambda i: (-(probability[i] + boosts[i]), -scored.raw[i], i))
         results = []
         for i in order:
             if min_score is not None and probability[i] < min_score:
@@ -383,6 +398,7 @@ class Reranker:
                 index=i, score=float(probability[i]), raw_score=float(scored.raw[i]),
                 document=documents[i], text=scored.texts[i], truncated=scored.truncated[i],
                 rank=len(results), window=scored.windows[i], windows=scored.counts[i],
+                boost=float(boosts[i]),
             ))
             if top_n is not None and len(results) >= top_n:
                 break
