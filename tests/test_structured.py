@@ -93,3 +93,18 @@ def test_bad_options_are_clear_errors(tiny_bert_dir, kwargs, message):
 def test_mapping_without_text_names_rank_fields(tiny_bert_dir):
     with pytest.raises(InvalidInputError, match="rank_fields"):
         Reranker(tiny_bert_dir).rerank("q", [{"name": "x"}])
+
+
+def test_cli_rank_fields(tiny_bert_dir, tmp_path):
+    import io
+
+    from rerankit.cli import main
+
+    docs = tmp_path / "d.jsonl"
+    docs.write_text(json.dumps(RECORD) + "\n" + json.dumps({"name": "Lee"}) + "\n")
+    buffer = io.StringIO()
+    assert main(["rerank", "-m", str(tiny_bert_dir), "-q", "mortgage", "--docs", str(docs),
+                 "--rank-fields", "name,tags", "--json"], out=buffer) == 0
+    results = json.loads(buffer.getvalue())["results"]
+    assert {r["index"]: r["document"] for r in results}[0] == RECORD
+    assert {r["index"]: r["window"] for r in results}[1] == [0, len("name: Lee")]

@@ -46,8 +46,14 @@ def _cmd_rerank(args: argparse.Namespace, out: TextIO) -> int:
     reranker = Reranker(
         args.model, backend=args.backend, device=args.device, max_length=args.max_length,
         instruction=args.instruction, trust_remote_code=args.trust_remote_code,
+        long_documents="truncate" if args.truncate else "windows", aggregate=args.aggregate,
+        calibration=None if args.no_calibration else "auto",
     )
-    results = reranker.rerank(args.query, documents, top_n=args.top_n, min_score=args.min_score)
+    rank_fields = args.rank_fields
+    if rank_fields and rank_fields != "*":
+        rank_fields = [f.strip() for f in rank_fields.split(",") if f.strip()]
+    results = reranker.rerank(args.query, documents, top_n=args.top_n, min_score=args.min_score,
+                              rank_fields=rank_fields or None)
     if args.json:
         payload = {
             "model": reranker.model_name,
@@ -55,7 +61,8 @@ def _cmd_rerank(args: argparse.Namespace, out: TextIO) -> int:
             "query": args.query,
             "results": [
                 {"rank": r.rank, "index": r.index, "score": r.score, "raw_score": r.raw_score,
-                 "truncated": r.truncated, "document": r.document}
+                 "truncated": r.truncated, "window": r.window, "windows": r.windows,
+                 "document": r.document}
                 for r in results
             ],
         }
@@ -104,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     rerank.add_argument("--max-length", type=int)
     rerank.add_argument("--instruction", help="task instruction for LLM rerankers")
     rerank.add_argument("--trust-remote-code", action="store_true")
+    rerank.add_argument("--truncate", action="store_true",
+                        help="read only the start of long documents (default: windows)")
+    rerank.add_argument("--aggregate", default="max",
+                        help="window scores -> document: max, first, mean, topk-mean")
+    rerank.add_argument("--rank-fields", help="fields of JSON objects to read, comma-"
+                        "separated, or '*' for all (as 'key: value' lines)")
+    rerank.add_argument("--no-calibration", action="store_true",
+                        help="ignore a calibration saved for the model")
     rerank.add_argument("--json", action="store_true", help="print JSON instead of a table")
     rerank.set_defaults(run=_cmd_rerank)
 
