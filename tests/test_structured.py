@@ -108,3 +108,33 @@ def test_cli_rank_fields(tiny_bert_dir, tmp_path):
     results = json.loads(buffer.getvalue())["results"]
     assert {r["index"]: r["document"] for r in results}[0] == RECORD
     assert {r["index"]: r["window"] for r in results}[1] == [0, len("name: Lee")]
+
+
+CASES = [
+    ("what is the boiling point of water in fahrenheit",
+     {"substance": "water", "boiling point": "212 °F (100 °C)", "pressure": "sea level, 1 atm"},
+     "Water boils at 212 °F (100 °C) at sea level, at a pressure of 1 atm."),
+    ("how tall is mount everest",
+     {"mountain": "Mount Everest", "height": "8,849 metres (29,032 ft)",
+      "location": {"range": "Himalayas", "border": ["Nepal", "China"]}},
+     "Mount Everest, in the Himalayas on the border of Nepal and China, is 8,849 metres "
+     "(29,032 ft) tall."),
+    ("who wrote pride and prejudice",
+     {"title": "Pride and Prejudice", "author": "Jane Austen", "published": 1813},
+     "Pride and Prejudice is a novel by Jane Austen, published in 1813."),
+]
+
+
+def test_same_content_as_json_and_as_prose_scores_close(trained_reranker_dir):
+    """With the trained reranker: a record read as key: value lines scores close to the
+    same facts written as prose, both far above the other cases' texts."""
+    reranker = Reranker(trained_reranker_dir)
+    for number, (query, record, prose) in enumerate(CASES):
+        others = [text for i, (_, rec, text) in enumerate(CASES) if i != number]
+        others += [rec for i, (_, rec, _) in enumerate(CASES) if i != number]
+        docs = [record, prose, *others]
+        results = {r.index: r.raw_score for r in reranker.rerank(query, docs, rank_fields="*")}
+        as_json, as_prose = results[0], results[1]
+        floor = max(results[i] for i in range(2, len(docs)))
+        assert min(as_json, as_prose) > floor, (query, results)
+        assert abs(as_json - as_prose) < 0.5 * (min(as_json, as_prose) - floor), (query, results)
