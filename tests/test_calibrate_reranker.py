@@ -74,7 +74,7 @@ def test_cli_calibrate_saves_beside_the_model_and_auto_applies_it(model_copy, dl
     from rerankit.cli import main
 
     buffer = io.StringIO()
-    code = main(["calibrate", "--model", str(model_copy), "--data", str(dl19_slice),
+    code = main(["calibrate", "--model", str(model_copy), "--data", str(dl19_slice), "--no-cache",
                  "--method", "isotonic", "--depth", "10", "--holdout", "0.25"], out=buffer)
     assert code == 0
     report = json.loads(buffer.getvalue().split("\nReranker(")[0])

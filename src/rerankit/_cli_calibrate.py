@@ -12,8 +12,10 @@ def _cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:
     from rerankit.calibration import save_calibration
     from rerankit.datasets import load_dataset
     from rerankit.reranker import Reranker
+    from rerankit.score_cache import DEFAULT_CACHE_DIR
 
-    reranker = Reranker(args.model, max_length=args.max_length, calibration=None)
+    reranker = Reranker(args.model, max_length=args.max_length, calibration=None,
+                        cache=None if args.no_cache else DEFAULT_CACHE_DIR)
     dataset = load_dataset(args.data)
     calibration, report = calibrate(
         reranker, dataset, method=args.method, depth=args.depth, holdout=args.holdout,
@@ -48,4 +50,6 @@ def add_calibrate_command(commands: Any) -> None:
     command.add_argument("--max-length", type=int)
     command.add_argument("--seed", type=int, default=0)
     command.add_argument("--no-save", action="store_true", help="report only")
+    command.add_argument("--no-cache", action="store_true",
+                         help="do not read or fill the score cache (~/.cache/rerankit)")
     command.set_defaults(run=_cmd_calibrate)
