@@ -28,6 +28,8 @@ class RankedResult:
             the whole text; None when the score came from the score cache.
         windows: how many windows of the document were scored (0: from the cache).
         boost: what a keyword boost added to ``score`` for ranking (0 without one).
+        tokens: model input tokens spent on this document (all its windows, query and
+            template included; 0 when served from the cache or a duplicate of another).
     """
 
     index: int
@@ -40,6 +42,7 @@ class RankedResult:
     window: tuple[int, int] | None = None
     windows: int = 1
     boost: float = 0.0
+    tokens: int = 0
 
 
 @dataclass(frozen=True)

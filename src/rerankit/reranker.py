@@ -55,15 +55,27 @@ def _open_cache(cache: Any) -> ScoreCache | None:
     raise InvalidInputError(f"cache must be a ScoreCache or a folder, got {cache!r}")
 
 
+def _first_counts(positions: list[int], counts: list[int]) -> list[int]:
+    """Per document, the tokens of its text at its first position and 0 for duplicates
+    (a duplicate text is read once)."""
+    seen: set[int] = set()
+    out = []
+    for p in positions:
+        out.append(0 if p in seen else counts[p])
+        seen.add(p)
+    return out
+
+
 class _Scored:
     """Scores of one query's documents, in the caller's order."""
 
-    __slots__ = ("counts", "raw", "texts", "truncated", "windows")
+    __slots__ = ("counts", "raw", "texts", "tokens", "truncated", "windows")
 
     def __init__(self, texts: list[str], raw: np.ndarray, truncated: list[bool],
-                 windows: list[tuple[int, int]], counts: list[int]) -> None:
+                 windows: list[tuple[int, int] | None], counts: list[int],
+                 tokens: list[int]) -> None:
         self.texts, self.raw, self.truncated = texts, raw, truncated
-        self.windows, self.counts = windows, counts
+        self.windows, self.counts, self.tokens = windows, counts, tokens
 
 
 class Reranker:
@@ -325,15 +337,17 @@ class Reranker:
         out = []
         for docs, (query, unique_texts, cached, todo, windows, starts, positions) in zip(
                 texts, plans, strict=True):
-            # per unique text: (raw score, truncated, winning span or None, window count)
-            values: list[tuple[float, bool, tuple[int, int] | None, int]] = [
-                (hit[1], hit[2], None, 0) if hit is not None else (0.0, False, None, 0)
+            # per unique text: raw score, truncated, winning span (None: cached), windows,
+            # model input tokens
+            values: list[tuple[float, bool, tuple[int, int] | None, int, int]] = [
+                (hit[1], hit[2], None, 0, 0) if hit is not None else (0.0, False, None, 0, 0)
                 for hit in cached]
             for j, (u, w) in enumerate(zip(todo, windows, strict=True)):
                 first, last = int(starts[j]), int(starts[j + 1])
                 score, best = aggregate(raw[first:last], settings.aggregate)
                 cut = not w.complete or any(p.truncated for p in pairs[first:last])
-                values[u] = (score, cut, w.spans[best], len(w.spans))
+                values[u] = (score, cut, w.spans[best], len(w.spans),
+                             sum(len(p) for p in pairs[first:last]))
             if cache is not None and todo:
                 fresh = [values[u] for u in todo]
                 probability = self.probability(np.array([v[0] for v in fresh]))
@@ -344,6 +358,7 @@ class Reranker:
                 docs, np.array([values[p][0] for p in positions], dtype=np.float64),
                 [values[p][1] for p in positions], [values[p][2] for p in positions],
                 [values[p][3] for p in positions],
+                _first_counts(positions, [v[4] for v in values]),
             ))
         return out
 
@@ -398,7 +413,7 @@ class Reranker:
                 index=i, score=float(probability[i]), raw_score=float(scored.raw[i]),
                 document=documents[i], text=scored.texts[i], truncated=scored.truncated[i],
                 rank=len(results), window=scored.windows[i], windows=scored.counts[i],
-                boost=float(boosts[i]),
+                boost=float(boosts[i]), tokens=scored.tokens[i],
             ))
             if top_n is not None and len(results) >= top_n:
                 break
