@@ -25,6 +25,10 @@ _EXTRA_FOR_MODULE = {
     "tqdm": "bench",
     "ray": "ray",
     "ir_datasets": "irds",
+    "fastapi": "server",
+    "uvicorn": "server",
+    "prometheus_client": "server",
+    "httpx": "clients",
 }
 
 
