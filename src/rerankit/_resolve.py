@@ -37,6 +37,10 @@ def resolve_model(model: Any, *, backend: str | None = None, revision: str | Non
     if not isinstance(model, (str, Path)) or not str(model).strip():
         raise InvalidInputError(f"model must be a hub id, folder or alias, got {model!r}")
     name = str(model).strip()
+    from rerankit.rerankers.hosted import is_hosted
+
+    if is_hosted(name):
+        return ModelSpec(name=name, source=name, backend="hosted")
     if backend is not None and backend not in LOCAL_BACKENDS:
         raise InvalidInputError(
             f"unknown backend {backend!r}; choose one of: {', '.join(LOCAL_BACKENDS)}"

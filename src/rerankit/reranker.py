@@ -31,6 +31,7 @@ _BACKEND_CLASSES = {
     "cross-encoder": "rerankit.rerankers.cross_encoder:CrossEncoderBackend",
     "bi-encoder": "rerankit.rerankers.bi_encoder:BiEncoderBackend",
     "none": "rerankit.rerankers.none:NoRerankBackend",
+    "hosted": "rerankit.rerankers.hosted:HostedBackend",
     "qwen3-reranker": "rerankit.rerankers.causal_lm:Qwen3RerankerBackend",
     "mxbai-rerank-v2": "rerankit.rerankers.causal_lm:MxbaiRerankV2Backend",
     "bge-reranker-gemma": "rerankit.rerankers.causal_lm:BgeGemmaRerankerBackend",
@@ -311,6 +312,8 @@ class Reranker:
         together, aggregate windows, map back to the caller's documents. Texts the score
         cache holds for this model and settings are not scored again."""
         settings = settings or self.windows
+        if getattr(self.backend, "remote", False):
+            return self._score_remote(queries, texts)
         dedupe = getattr(self.backend, "scores_by_content", True)
         cache = self.cache if dedupe else None
         key = self._cache_key(settings) if cache is not None else ""
@@ -360,6 +363,19 @@ class Reranker:
                 [values[p][3] for p in positions],
                 _first_counts(positions, [v[4] for v in values]),
             ))
+        return out
+
+    def _score_remote(self, queries: list[str], texts: list[list[str]]) -> list[_Scored]:
+        """A hosted reranker: each query's unique texts in one (or a few) API calls."""
+        out = []
+        for query, docs in zip(queries, texts, strict=True):
+            unique: dict[str, int] = {}
+            positions = [unique.setdefault(t, len(unique)) for t in docs]
+            raw = (self.backend.score_texts(query, list(unique)) if unique
+                   else np.zeros(0))
+            out.append(_Scored(docs, np.array([raw[p] for p in positions], dtype=np.float64),
+                               [False] * len(docs), [(0, len(t)) for t in docs],
+                               [1] * len(docs), [0] * len(docs)))
         return out
 
     def _cache_key(self, settings: WindowSettings) -> str:
