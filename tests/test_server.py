@@ -296,3 +296,14 @@ def test_fuzzing_the_openapi_schema_finds_no_5xx(tiny):
             check()
     assert len(seen) > 120
     assert any(code == 200 for _, code in seen) and any(code >= 400 for _, code in seen)
+
+
+def test_serve_model_specs():
+    from rerankit import InvalidInputError
+    from rerankit._cli_serve import parse_model_specs
+
+    assert parse_model_specs(["a", "rerank-v3.5=/models/x"]) == {
+        "a": "a", "rerank-v3.5": "/models/x"}
+    for bad in (["=x"], ["a=", "b"], ["a", "a"]):
+        with pytest.raises(InvalidInputError):
+            parse_model_specs(bad)
