@@ -307,3 +307,23 @@ def test_serve_model_specs():
     for bad in (["=x"], ["a=", "b"], ["a", "a"]):
         with pytest.raises(InvalidInputError):
             parse_model_specs(bad)
+
+
+def test_shutdown_finishes_in_flight_requests(docs):
+    app = create_app({"fake": SlowFake(delay=1.0)})
+    server = Server(app).__enter__()
+    server.wait_ready()
+    answers = []
+
+    def call() -> None:
+        answers.append(httpx.post(server.url + "/v2/rerank", timeout=30,
+                                  json={"query": "q", "documents": docs}))
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(0.3)  # the request is being scored
+    server.server.should_exit = True
+    caller.join(10)
+    server.thread.join(10)
+    assert answers and answers[0].status_code == 200
+    assert not server.thread.is_alive()
