@@ -36,11 +36,11 @@ from train_reranker import save_untrained, trained_model_dir, untrained_model_di
 
 
 def requests_from_dl19(count: int, docs: int, seed: int = 0) -> list[tuple[str, list[str]]]:
-    def texts(name: str) -> list[str]:
-        lines = (DATA / name).read_text(encoding="utf-8").split("\n")
-        return [json.loads(line)["text"] for line in lines if line.strip()]
+    from rerankit.datasets import load_beir
 
-    corpus, queries = texts("corpus.jsonl"), texts("queries.jsonl")
+    dataset = load_beir(DATA)
+    corpus = [doc.full_text for doc in dataset.corpus or []]
+    queries = [query.text for query in dataset.queries]
     rng = random.Random(seed)
     return [(rng.choice(queries), rng.sample(corpus, docs)) for _ in range(count)]
 

@@ -28,6 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "datasets"
 RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE))
 CACHE = Path(os.environ.get("RERANKIT_CACHE", Path.home() / ".cache" / "rerankit"))
 
 #: The recipe of "the trained reranker" (see the closing note of the fine-tuning issue).
@@ -75,22 +76,11 @@ def train_model(folder: Path, *, resume: bool, time_budget_s: float) -> dict:
 
 def save_untrained(folder: Path) -> None:
     """The same starting point as training (base weights + a head initialised with the
-    recipe's seed), saved without any training step."""
-    if (folder / "model.safetensors").is_file():
-        return
-    import torch
-    import transformers
+    recipe's seed), saved without any training step; built as the throughput benchmark
+    builds its cross-encoder."""
+    from bench_cross_encoder_throughput import build_cross_encoder
 
-    from rerankit._resolve import _source
-    from rerankit.models import find_known_model
-
-    source = _source("minilm", find_known_model("minilm"))
-    torch.manual_seed(RECIPE["seed"])
-    config = transformers.AutoConfig.from_pretrained(source, num_labels=1)
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(source, config=config)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    transformers.AutoTokenizer.from_pretrained(source).save_pretrained(folder)
+    build_cross_encoder(folder, RECIPE["seed"])
 
 
 def evaluate(trained: Path, untrained: Path, nfcorpus_queries: int | None) -> dict:

@@ -166,11 +166,14 @@ def ko_pages():
 
 @pytest.fixture(scope="session")
 def trained_reranker_dir() -> Path:
-    """The MiniLM cross-encoder fine-tuned by ``benchmarks/train_reranker.py``: the same
-    path rule as that script (``RERANKIT_TRAINED_MODEL``, else the rerankit cache)."""
-    override = os.environ.get("RERANKIT_TRAINED_MODEL")
-    cache = Path(os.environ.get("RERANKIT_CACHE", Path.home() / ".cache" / "rerankit"))
-    folder = Path(override) if override else cache / "trained" / "minilm-msmarco"
+    """The MiniLM cross-encoder fine-tuned by ``benchmarks/train_reranker.py``, found the
+    way that script saves it (``RERANKIT_TRAINED_MODEL``, else the rerankit cache)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from train_reranker import trained_model_dir
+
+    folder = trained_model_dir()
     if not (folder / "rerankit_training.json").is_file():
         pytest.skip(f"no trained reranker at {folder}: run benchmarks/train_reranker.py")
     return folder

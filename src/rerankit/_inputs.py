@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rerankit._exceptions import InvalidInputError
+from rerankit.text.structured import markdown_tables_as_rows, serialize_record
 
 logger = logging.getLogger("rerankit")
 
@@ -44,8 +45,6 @@ def document_text(document: Any, index: int, *, rank_fields: Sequence[str] | str
     lines (:mod:`rerankit.text.structured`). ``tables="rows"`` rewrites Markdown tables
     one line per row.
     """
-    from rerankit.text.structured import markdown_tables_as_rows, serialize_record
-
     where = f"documents[{index}]"
     if isinstance(document, str):
         text = document

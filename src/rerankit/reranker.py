@@ -153,6 +153,7 @@ class Reranker:
             ("query_max_tokens", query_max_tokens), ("instruction", instruction),
             ("revision", revision)) if v is not None}
         self.cache = _open_cache(cache)
+        self._cache_keys: dict[WindowSettings, str] = {}
         if boost is not None and not isinstance(boost, KeywordBoost):
             raise InvalidInputError(f"boost must be a KeywordBoost, got {boost!r}")
         self.boost = boost
@@ -380,7 +381,10 @@ class Reranker:
 
     def _cache_key(self, settings: WindowSettings) -> str:
         """The score-cache key: the model as passed plus every non-default setting that
-        changes raw scores (the key ``rerankit bench`` uses for the same options)."""
+        changes raw scores (the key ``rerankit bench`` uses for the same options).
+        Computed once per settings: a folder model's key stats its weight files."""
+        if settings in self._cache_keys:
+            return self._cache_keys[settings]
         from rerankit.score_cache import model_key
 
         defaults = WindowSettings()
@@ -389,7 +393,9 @@ class Reranker:
             ("aggregate", "aggregate"), ("max_tokens_per_doc", "max_tokens_per_doc"),
             ("max_chunks_per_doc", "max_chunks_per_doc"))
             if getattr(settings, field) != getattr(defaults, field)}
-        return model_key(self._model_arg, **self._score_options, **changed)
+        key = model_key(self._model_arg, **self._score_options, **changed)
+        self._cache_keys[settings] = key
+        return key
 
     def _windows(self, query: str, texts: list[str], settings: WindowSettings
                  ) -> list[Windows]:

@@ -223,7 +223,7 @@ def _units(documents: list[Any], settings: ServerSettings) -> int:
 
 
 def _materialise(source: ModelSource) -> Any:
-    return source() if callable(source) and not hasattr(source, "rerank_many") else source
+    return source() if callable(source) else source
 
 
 def _check_key(request: Any, settings: ServerSettings) -> None:

@@ -149,7 +149,7 @@ def mine_negatives(data: TrainingData, config: MiningConfig, *,
                   else ranked[:wanted])
         report.mined += len(picked)
         taken = set(given) | set(picked) | positives
-        filler = _random_fill(rng, pool_ids, taken, wanted - len(picked))
+        filler = random_fill(rng, pool_ids, taken, wanted - len(picked))
         report.random_filled += len(filler)
         negatives = tuple(given[: config.num_negatives] + picked + filler)
         out.append(TrainingExample(example.query_id, example.query, example.positives,
@@ -161,7 +161,8 @@ def mine_negatives(data: TrainingData, config: MiningConfig, *,
     return out, report
 
 
-def _random_fill(rng: random.Random, pool: list[str], taken: set[str], count: int) -> list[str]:
+def random_fill(rng: random.Random, pool: list[str], taken: set[str], count: int) -> list[str]:
+    """Up to ``count`` random pool ids not in ``taken`` (added to it)."""
     picked: list[str] = []
     if count <= 0:
         return picked

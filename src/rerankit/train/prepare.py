@@ -16,7 +16,13 @@ from typing import Any
 from rerankit.train.checkpoint import write_json
 from rerankit.train.config import TrainConfig
 from rerankit.train.data import TrainingData, TrainingExample
-from rerankit.train.mining import MiningConfig, build_first_stage, mine_negatives, retrieve
+from rerankit.train.mining import (
+    MiningConfig,
+    build_first_stage,
+    mine_negatives,
+    random_fill,
+    retrieve,
+)
 
 MINED_FILE = "mined.json"
 
@@ -82,12 +88,7 @@ def _dev_lists(data: TrainingData, dev: list[TrainingExample], index: Any, depth
         missing = [p for p in example.positives if p not in ranked]
         room = max(0, depth - len(missing))
         candidates = ranked[:room] + missing
-        taken = set(candidates)
-        while len(candidates) < min(depth, len(pool)):
-            pid = pool[rng.randrange(len(pool))]
-            if pid not in taken:
-                taken.add(pid)
-                candidates.append(pid)
+        candidates += random_fill(rng, pool, set(candidates), depth - len(candidates))
         out.append(DevQuery(example.query_id, example.query, tuple(candidates),
                             example.positives))
     return out
