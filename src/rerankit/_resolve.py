@@ -49,6 +49,14 @@ def resolve_model(model: Any, *, backend: str | None = None, revision: str | Non
     if known is not None and not known.local:
         raise UnsupportedModelError(f"{known.id!r} cannot run locally: {known.note}")
     source = _source(name, known)
+    onnx_backend = _onnx_backend(source)
+    if onnx_backend is not None:
+        if backend not in (None, onnx_backend):
+            raise InvalidInputError(
+                f"{source!r} is an ONNX export; it runs on the {onnx_backend!r} backend, "
+                f"not {backend!r}"
+            )
+        return ModelSpec(name=name, source=source, backend=onnx_backend)
     chosen = backend or (known.backend if known else None) or backend_from_config(
         source, revision=revision
     )
@@ -66,6 +74,15 @@ def _source(name: str, known: KnownModel | None) -> str:
     if name.startswith((".", "/", "~")) or path.exists():
         raise ModelNotFoundError(f"model folder {name!r} does not exist")
     return known.id if known else name
+
+
+def _onnx_backend(source: str) -> str | None:
+    """``onnx-cross-encoder`` / ``onnx-bi-encoder`` for a folder from ``rerankit export``."""
+    from rerankit.rerankers.onnx import is_onnx_folder, read_metadata
+
+    if not is_onnx_folder(source):
+        return None
+    return f"onnx-{read_metadata(source)['kind']}"
 
 
 def backend_from_config(source: str, *, revision: str | None = None) -> str:

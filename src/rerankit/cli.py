@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from rerankit._cli_bench import add_bench_command
     from rerankit._cli_calibrate import add_calibrate_command
+    from rerankit._cli_export import add_export_command
     from rerankit._cli_index import add_index_commands
     from rerankit._cli_serve import add_serve_command
     from rerankit._cli_train import add_train_command
@@ -137,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_command(commands)
     add_calibrate_command(commands)
     add_serve_command(commands)
+    add_export_command(commands)
     return parser
 
 

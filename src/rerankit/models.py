@@ -17,6 +17,8 @@ LOCAL_BACKENDS = (
     "mxbai-rerank-v2",
     "bge-reranker-gemma",
     "bi-encoder",
+    "onnx-cross-encoder",
+    "onnx-bi-encoder",
     "none",
 )
 
@@ -27,6 +29,8 @@ RECIPES = {
     "mxbai-rerank-v2": "causal LM, logit('1') - logit('0') at the last token of its prompt",
     "bge-reranker-gemma": "causal LM, logit('Yes') after 'A: q / B: p / prompt'",
     "bi-encoder": "cosine of pooled sentence embeddings",
+    "onnx-cross-encoder": "cross-encoder exported by `rerankit export` (onnxruntime, fp32/int8)",
+    "onnx-bi-encoder": "bi-encoder exported by `rerankit export` (onnxruntime, fp32/int8)",
     "none": "first-stage order kept (no-rerank baseline)",
 }
 

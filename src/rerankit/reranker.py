@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 _BACKEND_CLASSES = {
     "cross-encoder": "rerankit.rerankers.cross_encoder:CrossEncoderBackend",
     "bi-encoder": "rerankit.rerankers.bi_encoder:BiEncoderBackend",
+    "onnx-cross-encoder": "rerankit.rerankers.onnx:OnnxCrossEncoderBackend",
+    "onnx-bi-encoder": "rerankit.rerankers.onnx:OnnxBiEncoderBackend",
     "none": "rerankit.rerankers.none:NoRerankBackend",
     "hosted": "rerankit.rerankers.hosted:HostedBackend",
     "qwen3-reranker": "rerankit.rerankers.causal_lm:Qwen3RerankerBackend",
@@ -113,6 +115,11 @@ class Reranker:
             this reranker or by ``rerankit bench``, are served from it.
         boost: a :class:`~rerankit.boost.KeywordBoost` (off by default): an additive
             ranking boost for exact domain terms, a demotion for missing required ones.
+        threads: intra-op threads of torch / onnxruntime; default ``RERANKIT_NUM_THREADS``,
+            else the CPUs this process may use (affinity and cgroup quota) divided among
+            server workers. torch's setting is process-wide.
+        graph_optimization: onnxruntime graph optimisation for ONNX exports: ``"all"``
+            (default), ``"extended"``, ``"basic"`` or ``"disable"``.
     """
 
     def __init__(
@@ -137,6 +144,8 @@ class Reranker:
         calibration: str | Path | Calibration | None = "auto",
         cache: ScoreCache | str | Path | None = None,
         boost: KeywordBoost | None = None,
+        threads: int | None = None,
+        graph_optimization: str | None = None,
     ) -> None:
         for label, value in (("max_length", max_length), ("token_budget", token_budget),
                              ("max_batch_size", max_batch_size),
@@ -169,6 +178,15 @@ class Reranker:
             "query_prefix": known.query_prefix if known else "",
             "document_prefix": known.document_prefix if known else "",
         }
+        if threads is not None:
+            options["threads"] = threads
+        if graph_optimization is not None:
+            if not self.spec.backend.startswith("onnx-"):
+                raise InvalidInputError(
+                    "graph_optimization applies to ONNX exports (rerankit export); "
+                    f"{self.spec.name!r} runs on the {self.spec.backend!r} backend"
+                )
+            options["graph_optimization"] = graph_optimization
         backend_class = _backend_class(self.spec.backend)
         if instruction is not None:
             if not getattr(backend_class, "takes_instruction", False):
@@ -319,6 +337,9 @@ class Reranker:
         cache = self.cache if dedupe else None
         key = self._cache_key(settings) if cache is not None else ""
         pairs: list[EncodedPair] = []
+        # (query, text) -> its position in ``pairs``: a pair repeated across queries of
+        # one call (the server batches concurrent requests) is encoded and scored once
+        slots: dict[tuple[str, str], int] = {}
         plans = []
         for query, docs in zip(queries, texts, strict=True):
             if dedupe:
@@ -333,31 +354,47 @@ class Reranker:
             windows = self._windows(query, [unique_texts[u] for u in todo], settings)
             pieces = [unique_texts[u][a:b] for u, w in zip(todo, windows, strict=True)
                       for a, b in w.spans]
-            starts = np.cumsum([0] + [len(w.spans) for w in windows]) + len(pairs)
-            pairs.extend(self.backend.encode(query, pieces) if pieces else [])
-            plans.append((query, unique_texts, cached, todo, windows, starts, positions))
+            if dedupe:
+                fresh = list(dict.fromkeys(p for p in pieces if (query, p) not in slots))
+            else:
+                fresh = pieces
+            first_new = len(pairs)
+            pairs.extend(self.backend.encode(query, fresh) if fresh else [])
+            if dedupe:
+                for offset, piece in enumerate(fresh):
+                    slots[(query, piece)] = first_new + offset
+                piece_slots = np.array([slots[(query, p)] for p in pieces], dtype=np.int64)
+            else:
+                piece_slots = np.arange(first_new, len(pairs), dtype=np.int64)
+            starts = np.cumsum([0] + [len(w.spans) for w in windows])
+            plans.append((query, unique_texts, cached, todo, windows, starts, positions,
+                          piece_slots, first_new))
         raw = score_encoded(self.backend, pairs, token_budget=self.token_budget,
                             max_batch_size=self.max_batch_size) if pairs else np.zeros(0)
         out = []
-        for docs, (query, unique_texts, cached, todo, windows, starts, positions) in zip(
-                texts, plans, strict=True):
+        for docs, plan in zip(texts, plans, strict=True):
+            (query, unique_texts, cached, todo, windows, starts, positions, piece_slots,
+             first_new) = plan
             # per unique text: raw score, truncated, winning span (None: cached), windows,
-            # model input tokens
+            # model input tokens spent on it in this call
             values: list[tuple[float, bool, tuple[int, int] | None, int, int]] = [
                 (hit[1], hit[2], None, 0, 0) if hit is not None else (0.0, False, None, 0, 0)
                 for hit in cached]
+            claimed: set[int] = set()
             for j, (u, w) in enumerate(zip(todo, windows, strict=True)):
-                first, last = int(starts[j]), int(starts[j + 1])
-                score, best = aggregate(raw[first:last], settings.aggregate)
-                cut = not w.complete or any(p.truncated for p in pairs[first:last])
-                values[u] = (score, cut, w.spans[best], len(w.spans),
-                             sum(len(p) for p in pairs[first:last]))
+                own = piece_slots[int(starts[j]):int(starts[j + 1])]
+                score, best = aggregate(raw[own], settings.aggregate)
+                cut = not w.complete or any(pairs[i].truncated for i in own)
+                spent = sum(len(pairs[i]) for i in set(own.tolist())
+                            if i >= first_new and i not in claimed)
+                claimed.update(own.tolist())
+                values[u] = (score, cut, w.spans[best], len(w.spans), spent)
             if cache is not None and todo:
-                fresh = [values[u] for u in todo]
-                probability = self.probability(np.array([v[0] for v in fresh]))
+                fresh_values = [values[u] for u in todo]
+                probability = self.probability(np.array([v[0] for v in fresh_values]))
                 cache.put_scores(key, query, [unique_texts[u] for u in todo],
-                                 [(float(p), v[0], v[1]) for p, v in zip(probability, fresh,
-                                                                         strict=True)])
+                                 [(float(p), v[0], v[1]) for p, v in zip(
+                                     probability, fresh_values, strict=True)])
             out.append(_Scored(
                 docs, np.array([values[p][0] for p in positions], dtype=np.float64),
                 [values[p][1] for p in positions], [values[p][2] for p in positions],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -67,12 +68,14 @@ class ScoreCache:
         folder = Path(folder).expanduser()
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(folder / "scores.sqlite")
+            # one connection shared by threads (the server scores on its model thread)
+            self._db = sqlite3.connect(folder / "scores.sqlite", check_same_thread=False)
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise InvalidInputError(f"cannot use the score cache in {str(folder)!r}: {exc}") \
                 from exc
         self.path = folder / "scores.sqlite"
+        self._lock = threading.RLock()
 
     def close(self) -> None:
         self._db.close()
@@ -85,9 +88,10 @@ class ScoreCache:
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT pair, score, raw_score, truncated FROM scores "
-                f"WHERE model = ? AND pair IN ({marks})", [model, *chunk])
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT pair, score, raw_score, truncated FROM scores "
+                    f"WHERE model = ? AND pair IN ({marks})", [model, *chunk]).fetchall()
             found.update({pair: (s, r, bool(t)) for pair, s, r, t in rows})
         return [found.get(key) for key in keys]
 
@@ -96,36 +100,41 @@ class ScoreCache:
         """Store (score, raw_score, truncated) for each text."""
         rows = [(model, _digest(query, text), float(s), float(r), int(t))
                 for text, (s, r, t) in zip(texts, values, strict=True)]
-        with self._db:
+        with self._lock, self._db:
             self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?)", rows)
 
     def get_timing(self, model: str, query: str, texts: Sequence[str]) -> tuple[float, int] | None:
         """Measured rerank time (ms) and pair count for exactly this candidate list."""
-        row = self._db.execute("SELECT ms, pairs FROM timings WHERE model = ? AND list = ?",
-                               (model, _digest(query, *texts))).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT ms, pairs FROM timings WHERE model = ? AND list = ?",
+                                   (model, _digest(query, *texts))).fetchone()
         return (row[0], row[1]) if row else None
 
     def put_timing(self, model: str, query: str, texts: Sequence[str], ms: float) -> None:
-        with self._db:
+        with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO timings VALUES (?, ?, ?, ?)",
                              (model, _digest(query, *texts), float(ms), len(texts)))
 
     def ms_per_pair(self, model: str) -> float | None:
         """Mean rerank time per pair over every timing measured for ``model``."""
-        total_ms, pairs = self._db.execute(
-            "SELECT SUM(ms), SUM(pairs) FROM timings WHERE model = ?", (model,)).fetchone()
+        with self._lock:
+            total_ms, pairs = self._db.execute(
+                "SELECT SUM(ms), SUM(pairs) FROM timings WHERE model = ?", (model,)).fetchone()
         return total_ms / pairs if pairs else None
 
     def get_model_info(self, model: str) -> dict[str, Any] | None:
         """What was measured when the model last loaded (load_s, peak_memory_mb, ...)."""
-        row = self._db.execute("SELECT info FROM models WHERE model = ?", (model,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT info FROM models WHERE model = ?",
+                                   (model,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def put_model_info(self, model: str, info: dict[str, Any]) -> None:
-        with self._db:
+        with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO models VALUES (?, ?)",
                              (model, json.dumps(info)))
 
     def count(self) -> int:
         """Number of cached pair scores."""
-        return self._db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]

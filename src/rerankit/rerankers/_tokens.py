@@ -9,6 +9,7 @@ a prompt template.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rerankit._exceptions import UnsupportedModelError
@@ -22,17 +23,31 @@ class TextTokenizer:
     """Wraps the Rust tokenizer of a transformers fast tokenizer, padding and truncation off."""
 
     def __init__(self, hf_tokenizer: Any, model: str) -> None:
-        from tokenizers import Tokenizer
-
         backend = getattr(hf_tokenizer, "backend_tokenizer", None)
         if backend is None:
             raise UnsupportedModelError(
                 f"{model!r} has no fast (Rust) tokenizer (tokenizer.json); rerankit needs one"
             )
-        self._tokenizer = Tokenizer.from_str(backend.to_str())
+        self._setup(backend.to_str())
+        self.hf_tokenizer = hf_tokenizer
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TextTokenizer:
+        """From a ``tokenizer.json`` alone (no transformers: exported ONNX folders)."""
+        tokenizer = cls.__new__(cls)
+        tokenizer._setup(Path(path).read_text(encoding="utf-8"))
+        tokenizer.hf_tokenizer = None
+        return tokenizer
+
+    def _setup(self, serialized: str) -> None:
+        from rerankit._optional import require
+
+        tokenizers = require("tokenizers", feature="Tokenizing text for a local model")
+        self._tokenizer = tokenizers.Tokenizer.from_str(serialized)
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
-        self.hf_tokenizer = hf_tokenizer
+        # text -> full encoding, from the latest token_offsets call (reused by encode_many)
+        self._recent: dict[str, Any] = {}
 
     def encode(self, text: str, limit: int) -> tuple[Any, bool]:
         """One text -> (Encoding cut to ``limit`` tokens, whether it was cut)."""
@@ -41,11 +56,20 @@ class TextTokenizer:
     def encode_many(self, texts: Sequence[str], limit: int) -> list[tuple[Any, bool]]:
         """Texts -> (Encoding cut to ``limit`` tokens, whether it was cut), in order."""
         limit = max(0, limit)
+        recent = self._recent
+        known = [recent.get(t) for t in texts] if recent else [None] * len(texts)
+        known = [k if k is not None and len(k.ids) <= limit else None for k in known]
         cap = limit * _CHARS_PER_TOKEN_CAP + 1024
         heads = [t if len(t) <= cap else t[:cap] for t in texts]
-        encodings = self._tokenizer.encode_batch(heads, add_special_tokens=False)
+        todo = [i for i, k in enumerate(known) if k is None]
+        fresh = iter(self._tokenizer.encode_batch([heads[i] for i in todo],
+                                                  add_special_tokens=False) if todo else [])
         out = []
-        for text, head, enc in zip(texts, heads, encodings, strict=True):
+        for text, head, enc in zip(texts, heads, known, strict=True):
+            if enc is not None:  # a whole-text encoding that fits: nothing to cut
+                out.append((enc, False))
+                continue
+            enc = next(fresh)
             if len(enc.ids) <= limit and len(head) < len(text):
                 # The prefix held too few tokens (e.g. mostly whitespace): use the whole text.
                 enc = self._tokenizer.encode(text, add_special_tokens=False)
@@ -58,11 +82,20 @@ class TextTokenizer:
     def token_offsets(self, texts: Sequence[str], limit: int | None
                       ) -> list[tuple[list[tuple[int, int]], bool]]:
         """Per text: character spans of its first ``limit`` tokens (all when None), and
-        whether the text has more tokens than that."""
+        whether the text has more tokens than that.
+
+        The whole-text encodings are kept until the next call, so a text that fits its
+        model input whole is not tokenised a second time by :meth:`encode_many`.
+        """
+        self._recent = {}
         if limit is None:
             encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
-            return [(list(enc.offsets), False) for enc in encodings]
-        return [(list(enc.offsets), cut) for enc, cut in self.encode_many(texts, limit)]
+            found = [(enc, False) for enc in encodings]
+        else:
+            found = self.encode_many(texts, limit)
+        self._recent = {text: enc for text, (enc, cut) in zip(texts, found, strict=True)
+                        if not cut}
+        return [(list(enc.offsets), cut) for enc, cut in found]
 
     def ids(self, text: str) -> list[int]:
         """Token ids of a fixed string (a prompt fragment), no special tokens, never cut."""

@@ -9,7 +9,9 @@ from typing import Any
 
 from rerankit._exceptions import InvalidInputError, ModelLoadError, ModelNotFoundError
 from rerankit._optional import require
+from rerankit._threads import apply_torch_threads
 from rerankit._types import EncodedPair
+from rerankit.rerankers._padding import pad_arrays
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
            "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
@@ -96,13 +98,17 @@ def load_model(
     dtype: str | None,
     trust_remote_code: bool,
     revision: str | None,
+    threads: int | None = None,
+    attn_implementation: str | None = None,
 ) -> LoadedModel:
     """Load config, tokenizer and ``transformers.<auto_class>`` weights of ``model``.
 
     Refuses models that map ``auto_class`` to their own code unless trusted, and turns
-    missing or undownloadable files into clear errors.
+    missing or undownloadable files into clear errors. Sets torch's intra-op threads
+    (``threads``, else the CPUs this process may use: see :mod:`rerankit._threads`).
     """
     torch = import_torch(feature)
+    apply_torch_threads(torch, threads)
     import transformers
 
     resolved_device = resolve_device(device)
@@ -111,8 +117,9 @@ def load_model(
     config = load_pretrained(transformers.AutoConfig, model, "config", **common)
     check_remote_code(config, auto_class, trust_remote_code, model)
     tokenizer = load_pretrained(transformers.AutoTokenizer, model, "tokenizer", **common)
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     network = load_pretrained(getattr(transformers, auto_class), model, "model", config=config,
-                              dtype=resolved_dtype, **common)
+                              dtype=resolved_dtype, **common, **extra)
     network.to(resolved_device).eval()
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     return LoadedModel(torch, network, tokenizer, resolved_device, resolved_dtype,
@@ -169,18 +176,5 @@ def pad_batch(
 ) -> dict[str, Any]:
     """Pad a batch of encoded pairs to its longest sequence; return model keyword tensors."""
     torch = import_torch("Local models")
-    width = max(len(p) for p in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    types = torch.zeros((len(batch), width), dtype=torch.long) if with_types else None
-    for row, pair in enumerate(batch):
-        n = len(pair)
-        span = slice(width - n, width) if left else slice(0, n)
-        ids[row, span] = torch.tensor(pair.input_ids, dtype=torch.long)
-        mask[row, span] = 1
-        if types is not None and pair.token_type_ids is not None:
-            types[row, span] = torch.tensor(pair.token_type_ids, dtype=torch.long)
-    inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
-    if types is not None:
-        inputs["token_type_ids"] = types.to(device)
-    return inputs
+    arrays = pad_arrays(batch, pad_id=pad_id, left=left, with_types=with_types)
+    return {name: torch.from_numpy(array).to(device) for name, array in arrays.items()}

@@ -16,7 +16,7 @@ import numpy as np
 
 from rerankit._types import EncodedPair
 from rerankit.rerankers._tokens import TextTokenizer
-from rerankit.rerankers._torch import choose_max_length, load_model, pad_batch
+from rerankit.rerankers._torch import LoadedModel, choose_max_length, load_model, pad_batch
 
 
 def _read_json(folder: Path, name: str) -> dict[str, Any]:
@@ -42,12 +42,26 @@ class BiEncoderBackend:
         default_max_length: int | None = None,
         query_prefix: str = "",
         document_prefix: str = "",
+        threads: int | None = None,
         **unused: Any,
     ) -> None:
         loaded = load_model(
             "AutoModel", model, feature="The bi-encoder backend", device=device, dtype=dtype,
-            trust_remote_code=trust_remote_code, revision=revision,
+            trust_remote_code=trust_remote_code, revision=revision, threads=threads,
         )
+        self._setup(loaded, model, max_length, default_max_length, query_prefix,
+                    document_prefix)
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedModel, model: str) -> BiEncoderBackend:
+        """A backend around an already loaded model (the ONNX exporter's)."""
+        backend = cls.__new__(cls)
+        backend._setup(loaded, model, None, None, "", "")
+        return backend
+
+    def _setup(self, loaded: LoadedModel, model: str, max_length: int | None,
+               default_max_length: int | None, query_prefix: str, document_prefix: str
+               ) -> None:
         self.model_name = model
         # e5-style "query: " / "passage: " prefixes from the known-model table
         self.query_prefix, self.document_prefix = query_prefix, document_prefix

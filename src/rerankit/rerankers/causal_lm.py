@@ -62,6 +62,7 @@ class CausalLMBackend:
         revision: str | None = None,
         default_max_length: int | None = None,
         instruction: str | None = None,
+        threads: int | None = None,
         **unused: Any,
     ) -> None:
         if instruction is not None:
@@ -72,6 +73,7 @@ class CausalLMBackend:
         loaded = load_model(
             "AutoModelForCausalLM", model, feature=f"The {self.name} backend", device=device,
             dtype=dtype, trust_remote_code=trust_remote_code, revision=revision,
+            threads=threads,
         )
         self._torch = loaded.torch
         self.model_name = model
