@@ -93,7 +93,8 @@ class Reranker:
         max_length: tokens per (query, document) input; default from the model.
         dtype: ``"float32"``, ``"float16"`` or ``"bfloat16"``; default fp32 on CPU,
             bf16 (or fp16) on CUDA.
-        token_budget: padded tokens per batch (batch size x longest input).
+        token_budget: padded tokens per batch (batch size x longest input); default 512
+            on a CPU, 65536 on CUDA.
         max_batch_size: upper bound on pairs per batch.
         query_max_tokens: the query's share of ``max_length`` (default a quarter).
         instruction: task instruction for LLM rerankers that take one.
@@ -198,8 +199,10 @@ class Reranker:
         self.backend: Backend = backend_class(self.spec.source, **options)
         on_gpu = str(getattr(self.backend, "device", "cpu")).startswith("cuda")
         # On a CPU, compute is the bottleneck: small, tightly length-grouped batches waste
-        # the least on padding. On a GPU, bigger batches keep the device busy.
-        self.token_budget = token_budget or (65536 if on_gpu else 2048)
+        # the least on padding and keep activations in cache (512 tokens measured fastest
+        # for torch and onnxruntime, benchmarks/bench_cpu_backends.py). On a GPU, bigger
+        # batches keep the device busy.
+        self.token_budget = token_budget or (65536 if on_gpu else 512)
         self.max_batch_size = max_batch_size or (256 if on_gpu else 32)
         self.calibration: Calibration | None = self._calibration(calibration)
 
