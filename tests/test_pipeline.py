@@ -90,15 +90,20 @@ def test_parse_skip_rule():
             parse_skip_rule(bad)
 
 
-def test_a_confident_first_stage_skips_the_reranker(dl19_index, reranker):
+def test_a_confident_first_stage_skips_the_reranker(dl19_index, reranker, monkeypatch):
     query = "cost of interior concrete flooring"
+    forwards = []
+    forward = reranker.backend.forward
+    monkeypatch.setattr(reranker.backend, "forward",
+                        lambda batch: forwards.append(len(batch)) or forward(batch))
     result = Pipeline(dl19_index, reranker, top_k=5, skip="margin:0").run(query)
+    assert forwards == []  # the model never ran
     assert result.skipped and "margin" in result.skip_reason
     assert result.rerank_depth == 0 and result.timings_ms["rerank"] == 0
     assert [h.id for h in result.hits] == [h.id for h in dl19_index.search(query, 5)]
     assert not any(h.reranked for h in result.hits)
     never = Pipeline(dl19_index, reranker, top_k=5, skip="margin:100").run(query)
-    assert not never.skipped
+    assert not never.skipped and sum(forwards) == never.rerank_depth > 0
 
 
 def test_latency_model_arithmetic():

@@ -47,7 +47,7 @@ def _cmd_rerank(args: argparse.Namespace, out: TextIO) -> int:
         args.model, backend=args.backend, device=args.device, max_length=args.max_length,
         instruction=args.instruction, trust_remote_code=args.trust_remote_code,
         long_documents="truncate" if args.truncate else "windows", aggregate=args.aggregate,
-        calibration=None if args.no_calibration else "auto",
+        calibration=None if args.no_calibration else "auto", threads=args.threads,
     )
     rank_fields = args.rank_fields
     if rank_fields and rank_fields != "*":
@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     rerank.add_argument("--backend")
     rerank.add_argument("--device")
     rerank.add_argument("--max-length", type=int)
+    rerank.add_argument("--threads", type=int,
+                        help="intra-op threads (default: RERANKIT_NUM_THREADS or the usable CPUs)")
     rerank.add_argument("--instruction", help="task instruction for LLM rerankers")
     rerank.add_argument("--trust-remote-code", action="store_true")
     rerank.add_argument("--truncate", action="store_true",
