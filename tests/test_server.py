@@ -327,3 +327,50 @@ def test_shutdown_finishes_in_flight_requests(docs):
     server.thread.join(10)
     assert answers and answers[0].status_code == 200
     assert not server.thread.is_alive()
+
+
+def test_serve_workers_split_the_cpus_and_share_a_score_cache(tiny_bert_dir, tmp_path,
+                                                              passages):
+    """`rerankit serve --workers 2`: each worker gets CPUs / 2 threads; scores land in the
+    shared score cache and equal the in-process reranker's."""
+    import os
+    import subprocess
+    import sys
+
+    from rerankit._threads import available_cpus
+    from rerankit.score_cache import ScoreCache
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "RERANKIT_NUM_THREADS"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rerankit.cli", "serve", "--model", f"tiny={tiny_bert_dir}",
+         "--port", str(port), "--workers", "2", "--cache", str(tmp_path / "cache"),
+         "--log-level", "warning"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, process.stderr.read().decode()
+            try:
+                health = httpx.get(f"{url}/health", timeout=5)
+                if health.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.5)
+        assert health.json()["threads"] == {"tiny": max(1, available_cpus() // 2)}
+        body = {"model": "tiny", "query": "tides", "documents": passages[:5]}
+        first = httpx.post(f"{url}/v1/rerank", json=body, timeout=60).json()
+        again = httpx.post(f"{url}/v1/rerank", json=body, timeout=60).json()
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert first["results"] == again["results"]
+    expected = Reranker(str(tiny_bert_dir)).rerank("tides", passages[:5])
+    assert [r["index"] for r in first["results"]] == [r.index for r in expected]
+    assert [r["relevance_score"] for r in first["results"]] == pytest.approx(
+        [r.score for r in expected])
+    assert ScoreCache(tmp_path / "cache").count() == 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from typing import Any, TextIO
 
@@ -23,31 +24,62 @@ def parse_model_specs(specs: list[str]) -> dict[str, str]:
     return out
 
 
+_SPEC_ENV = "RERANKIT_SERVE_SPEC"
+
+
+def _build_app(spec: dict[str, Any]) -> Any:
+    """The app for a serve spec: models (name -> source), Reranker options, settings."""
+    from rerankit.reranker import Reranker
+    from rerankit.server import ServerSettings, create_app
+
+    settings = ServerSettings(**{**spec["settings"],
+                                 "api_keys": tuple(spec["settings"]["api_keys"])})
+    options = spec["options"]
+    models = {name: (lambda source=source: Reranker(source, **options))
+              for name, source in spec["models"].items()}
+    return create_app(models, settings)
+
+
+def app_from_env() -> Any:
+    """uvicorn factory for ``--workers N``: each worker process builds its own app."""
+    return _build_app(json.loads(os.environ[_SPEC_ENV]))
+
+
 def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    from rerankit._exceptions import InvalidInputError
     from rerankit._optional import require
+    from rerankit._threads import WORKERS_ENV
 
     require("uvicorn", feature="rerankit serve")
     import uvicorn
 
-    from rerankit.reranker import Reranker
-    from rerankit.server import ServerSettings, create_app
-
+    if args.workers < 1:
+        raise InvalidInputError(f"--workers must be >= 1, got {args.workers}")
     keys = list(args.api_key or [])
     keys += [k for k in os.environ.get("RERANKIT_API_KEYS", "").split(",") if k.strip()]
-    settings = ServerSettings(
-        max_documents=args.max_documents, max_body_bytes=args.max_body_mb * 1024 * 1024,
-        max_queue=args.max_queue, batch_wait_ms=args.batch_wait_ms,
-        deadline_s=args.deadline, api_keys=tuple(k.strip() for k in keys),
-    )
-    options = {"device": args.device, "max_length": args.max_length}
-    models = {name: (lambda source=source: Reranker(source, **options))
-              for name, source in parse_model_specs(args.model).items()}
-    app = create_app(models, settings)
-    out.write(f"serving {', '.join(models)} on http://{args.host}:{args.port} "
-              "(POST /v1/rerank, /v2/rerank, /rerank; GET /health, /v1/models, /metrics, /docs)\n")
+    settings = {
+        "max_documents": args.max_documents, "max_body_bytes": args.max_body_mb * 1024 * 1024,
+        "max_queue": args.max_queue, "batch_wait_ms": args.batch_wait_ms,
+        "deadline_s": args.deadline, "api_keys": [k.strip() for k in keys],
+    }
+    options = {k: v for k, v in (("device", args.device), ("max_length", args.max_length),
+                                 ("threads", args.threads), ("cache", args.cache))
+               if v is not None}
+    spec = {"models": parse_model_specs(args.model), "options": options, "settings": settings}
+    # every worker divides the CPUs by the worker count (no oversubscription)
+    os.environ[WORKERS_ENV] = str(args.workers)
+    out.write(f"serving {', '.join(spec['models'])} on http://{args.host}:{args.port} with "
+              f"{args.workers} worker(s) (POST /v1/rerank, /v2/rerank, /rerank; "
+              "GET /health, /v1/models, /metrics, /docs)\n")
     out.flush()
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                timeout_graceful_shutdown=args.graceful_timeout)
+    common = {"host": args.host, "port": args.port, "log_level": args.log_level,
+              "timeout_graceful_shutdown": args.graceful_timeout}
+    if args.workers == 1:
+        uvicorn.run(_build_app(spec), **common)
+    else:
+        os.environ[_SPEC_ENV] = json.dumps(spec)
+        uvicorn.run("rerankit._cli_serve:app_from_env", factory=True, workers=args.workers,
+                    **common)
     return 0
 
 
@@ -61,6 +93,12 @@ def add_serve_command(commands: Any) -> None:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--device")
     serve.add_argument("--max-length", type=int)
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes; each loads the models and gets CPUs / N threads")
+    serve.add_argument("--threads", type=int,
+                       help="intra-op threads per worker (default: usable CPUs / workers)")
+    serve.add_argument("--cache",
+                       help="score cache folder: repeated (query, document) pairs skip the model")
     serve.add_argument("--max-documents", type=int, default=1000,
                        help="documents per request (more: 413)")
     serve.add_argument("--max-body-mb", type=int, default=16)

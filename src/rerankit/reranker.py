@@ -18,6 +18,7 @@ from rerankit._inputs import (
     validate_top_n,
 )
 from rerankit._resolve import ModelSpec, resolve_model
+from rerankit._threads import resolve_threads
 from rerankit._types import Document, EncodedPair, RankedResult
 from rerankit.boost import KeywordBoost
 from rerankit.calibration import Calibration, find_calibration
@@ -179,8 +180,7 @@ class Reranker:
             "query_prefix": known.query_prefix if known else "",
             "document_prefix": known.document_prefix if known else "",
         }
-        if threads is not None:
-            options["threads"] = threads
+        self.threads = options["threads"] = resolve_threads(threads)
         if graph_optimization is not None:
             if not self.spec.backend.startswith("onnx-"):
                 raise InvalidInputError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -192,7 +193,9 @@ def create_app(models: Mapping[str, ModelSource], settings: ServerSettings | Non
     @app.get("/health", summary="ready once every model is loaded")
     async def health() -> Any:
         if state["ready"]:
-            return {"status": "ok", "models": list(state["schedulers"])}
+            return {"status": "ok", "models": list(state["schedulers"]), "pid": os.getpid(),
+                    "threads": {name: getattr(scheduler.reranker, "threads", None)
+                                for name, scheduler in state["schedulers"].items()}}
         status = "loading" if state["error"] is None else f"failed: {state['error']}"
         return JSONResponse({"status": status}, status_code=503)
 
