@@ -46,10 +46,11 @@ from train_reranker import trained_model_dir
 
 DATA = Path(os.environ.get("RERANKIT_DATA", "/work/shared/datasets")) / "msmarco-dl19-subset"
 OUT = Path(__file__).resolve().parent / "results" / "cpu_backends.json"
-SYSTEMS = ("reference", "torch", "onnx-fp32", "onnx-int8")
+SYSTEMS = ("reference", "torch", "onnx-fp32", "onnx-int8", "onnx-int8-mixed")
 LABELS = {"reference": "sentence-transformers CrossEncoder.predict",
           "torch": "rerankit, torch fp32", "onnx-fp32": "rerankit, ONNX fp32",
-          "onnx-int8": "rerankit, ONNX int8"}
+          "onnx-int8": "rerankit, ONNX int8",
+          "onnx-int8-mixed": "rerankit, ONNX int8-mixed (FFN outputs fp32)"}
 
 
 # -- inputs ----------------------------------------------------------------------------
@@ -228,7 +229,8 @@ def single_requests(systems: dict[str, Callable], queries: list[str],
 def fidelity(fp32: Callable, int8: Callable, qids: list[str], queries: list[str],
              doc_ids: list[list[str]], docs: list[list[str]],
              qrels: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """int8 against fp32 on every judged query: top-5 agreement, Spearman, NDCG@10."""
+    """A quantized model against fp32 on every judged query: top-5 agreement, Spearman,
+    NDCG@10."""
     from scipy.stats import spearmanr
 
     from rerankit.metrics import ndcg_at_k
@@ -270,12 +272,13 @@ def markdown(report: dict[str, Any]) -> str:
             f"{report['gflops'][name]:.1f} | {report['single_request_ms'][name]:.0f} | "
             f"{memory['peak_mb']:.0f} | {memory['peak_mb'] - memory['after_imports_mb']:.0f} | "
             f"{'yes' if memory['torch_imported'] else 'no'} |")
-    fid = report["fidelity"]
-    lines += ["", f"int8 vs fp32 on {fid['queries']} judged queries (BM25 top "
-              f"{report['fidelity_depth']}): top-5 agreement {fid['top5_agreement']:.3f}, "
-              f"Spearman mean {fid['spearman_mean']:.3f} (min {fid['spearman_min']:.3f}), "
-              f"NDCG@10 BM25 {fid['ndcg10']['bm25']:.4f} / fp32 {fid['ndcg10']['fp32']:.4f} / "
-              f"int8 {fid['ndcg10']['int8']:.4f} (change {fid['ndcg10_change']:+.4f})"]
+    for name, fid in report["fidelity"].items():
+        lines += ["", f"{LABELS[name]} vs fp32 on {fid['queries']} judged queries (BM25 top "
+                  f"{report['fidelity_depth']}): top-5 agreement {fid['top5_agreement']:.3f}, "
+                  f"Spearman mean {fid['spearman_mean']:.3f} (min {fid['spearman_min']:.3f}), "
+                  f"NDCG@10 BM25 {fid['ndcg10']['bm25']:.4f} / fp32 {fid['ndcg10']['fp32']:.4f}"
+                  f" / quantized {fid['ndcg10']['int8']:.4f} "
+                  f"(change {fid['ndcg10_change']:+.4f})"]
     return "\n".join(lines)
 
 
@@ -313,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     timed_docs = [d[:args.docs] for d in docs[:args.queries]]
     with tempfile.TemporaryDirectory(prefix="rerankit-onnx-bench-") as tmp:
         onnx_dirs = {}
-        for name, quantize in (("onnx-fp32", None), ("onnx-int8", "int8")):
+        for name, quantize in (("onnx-fp32", None), ("onnx-int8", "int8"),
+                               ("onnx-int8-mixed", "int8-mixed")):
             result = export_onnx(str(model), Path(tmp) / name, quantize=quantize)
             print(result.summary(), flush=True)
             onnx_dirs[name] = result.folder
@@ -327,9 +331,10 @@ def main(argv: list[str] | None = None) -> int:
                    for p in systems_encoder(onnx_dirs["onnx-fp32"], args.max_length)(q, d)]
         config = transformers.AutoConfig.from_pretrained(str(model))
         flops = model_flops(config, lengths)
-        fid = fidelity(systems["onnx-fp32"], systems["onnx-int8"], qids, queries,
-                       [ids[:args.fidelity_depth] for ids in doc_ids],
-                       [d[:args.fidelity_depth] for d in docs], qrels)
+        fid = {name: fidelity(systems["onnx-fp32"], systems[name], qids, queries,
+                              [ids[:args.fidelity_depth] for ids in doc_ids],
+                              [d[:args.fidelity_depth] for d in docs], qrels)
+               for name in ("onnx-int8", "onnx-int8-mixed")}
         memory = measure_memory({"reference": model, "torch": model, **onnx_dirs}, timed_q,
                                 timed_docs, args.max_length, Path(tmp))
     pairs = sum(len(d) for d in timed_docs)

@@ -29,7 +29,10 @@ from rerankit.rerankers.onnx import FORMAT_VERSION, METADATA_FILE, MODEL_FILE
 #: Architectures onnxruntime's transformer optimizer knows (model_type -> its name).
 _OPTIMIZER_TYPES = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert",
                     "distilbert": "bert", "electra": "bert", "camembert": "bert"}
-_QUANTIZE = (None, "int8")
+#: ``int8``: every MatMul/Attention weight; ``int8-mixed``: all but the FFN output
+#: projections (MatMuls fed by GELU, whose long-tailed activations lose most to int8).
+_QUANTIZE = (None, "int8", "int8-mixed")
+_GELU_OPS = {"Gelu", "BiasGelu", "FastGelu", "QuickGelu", "Erf"}
 # Check sentences: short and long, so padding and position handling are both exercised.
 _CHECK_QUERIES = ("what is the boiling point of water", "who wrote the origin of species")
 _CHECK_TEXTS = (
@@ -67,7 +70,8 @@ def export_onnx(model: str, out: str | Path, *, quantize: str | None = None,
                 overwrite: bool = False, opset: int = 17) -> ExportResult:
     """Export ``model`` (hub id, folder or alias) to an ONNX folder ``out``."""
     if quantize not in _QUANTIZE:
-        raise InvalidInputError(f"quantize must be None or 'int8', got {quantize!r}")
+        raise InvalidInputError(
+            f"quantize must be None, 'int8' or 'int8-mixed', got {quantize!r}")
     out = Path(out).expanduser()
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InvalidInputError(f"{out} exists and is not empty; pass overwrite=True "
@@ -162,8 +166,9 @@ def _export_into(source: _Source, folder: Path, work: Path, *, quantize: str | N
             diff = _max_diff(source, optimized[0], feeds, expected)
             if diff <= _FUSED_TOLERANCE:
                 current, fused = optimized
-    if quantize == "int8":
-        current = _quantize(current, work / "quantized.onnx")
+    if quantize is not None:
+        current = _quantize(current, work / "quantized.onnx",
+                            keep_ffn_output=quantize == "int8-mixed")
     diff = _max_diff(source, current, feeds, expected)
     _save(current, folder / MODEL_FILE)
     source.tokenizer.save_pretrained(str(folder))
@@ -277,18 +282,39 @@ def _optimize(source: _Source, traced: Path, path: Path) -> tuple[Path, dict[str
     return path, fused
 
 
-def _quantize(model: Path, path: Path) -> Path:
+def _quantize(model: Path, path: Path, *, keep_ffn_output: bool) -> Path:
     """Dynamic int8 quantization of MatMul/Attention weights, per output channel, in 7 bits
     (``reduce_range``: AVX2 CPUs without VNNI saturate int16 sums of full-range u8 x s8
-    products); activations are quantized on the fly per batch."""
+    products); activations are quantized on the fly per batch. ``keep_ffn_output`` leaves
+    MatMuls fed by a GELU in fp32."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    exclude = _gelu_fed_matmuls(onnx.load(str(model), load_external_data=False)) \
+        if keep_ffn_output else []
     quantize_dynamic(str(model), str(path), weight_type=QuantType.QInt8, per_channel=True,
-                     reduce_range=True,
+                     reduce_range=True, nodes_to_exclude=exclude,
                      use_external_data_format=_is_large(model),
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     return path
+
+
+def _gelu_fed_matmuls(proto: Any) -> list[str]:
+    """Names of MatMul nodes whose input comes from a GELU: a fused GELU op, or the
+    ``x * 0.5 * (1 + erf(x / sqrt 2))`` subgraph of an unfused one."""
+    producer = {out: node for node in proto.graph.node for out in node.output}
+
+    def gelu_like(name: str, depth: int = 0) -> bool:
+        node = producer.get(name)
+        if node is None or depth > 3:
+            return False
+        if node.op_type in _GELU_OPS:
+            return True
+        return node.op_type in ("Mul", "Add") and any(gelu_like(i, depth + 1)
+                                                      for i in node.input)
+
+    return [node.name for node in proto.graph.node
+            if node.op_type == "MatMul" and gelu_like(node.input[0])]
 
 
 def _max_diff(source: _Source, model: Path, feeds: dict[str, np.ndarray],
