@@ -46,11 +46,13 @@ from train_reranker import trained_model_dir
 
 DATA = Path(os.environ.get("RERANKIT_DATA", "/work/shared/datasets")) / "msmarco-dl19-subset"
 OUT = Path(__file__).resolve().parent / "results" / "cpu_backends.json"
-SYSTEMS = ("reference", "torch", "onnx-fp32", "onnx-int8", "onnx-int8-mixed")
+#: A top-5 boundary is "clear" when fp32's 5th and 6th raw scores differ by this much.
+CLEAR_GAP = 0.1
+SYSTEMS = ("reference", "torch", "onnx-fp32", "onnx-int8", "onnx-int8-full")
 LABELS = {"reference": "sentence-transformers CrossEncoder.predict",
           "torch": "rerankit, torch fp32", "onnx-fp32": "rerankit, ONNX fp32",
-          "onnx-int8": "rerankit, ONNX int8",
-          "onnx-int8-mixed": "rerankit, ONNX int8-mixed (FFN outputs fp32)"}
+          "onnx-int8": "rerankit, ONNX int8 (FFN outputs fp32)",
+          "onnx-int8-full": "rerankit, ONNX int8-full"}
 
 
 # -- inputs ----------------------------------------------------------------------------
@@ -235,18 +237,23 @@ def fidelity(fp32: Callable, int8: Callable, qids: list[str], queries: list[str]
 
     from rerankit.metrics import ndcg_at_k
 
-    agree, rho, ndcg = [], [], {"bm25": [], "fp32": [], "int8": []}
+    agree, rho, gaps, ndcg = [], [], [], {"bm25": [], "fp32": [], "int8": []}
     for qid, q, ids, d in zip(qids, queries, doc_ids, docs, strict=True):
         a, b = np.asarray(fp32(q, d)), np.asarray(int8(q, d))
         top_a, top_b = set(np.argsort(-a)[:5]), set(np.argsort(-b)[:5])
         agree.append(len(top_a & top_b) / 5)
+        ordered = np.sort(a)[::-1]
+        gaps.append(float(ordered[4] - ordered[5]))  # fp32's margin at the top-5 boundary
         rho.append(float(spearmanr(a, b).statistic))
         ndcg["bm25"].append(ndcg_at_k(ids, qrels[qid], 10))
         for name, scores in (("fp32", a), ("int8", b)):
             ndcg[name].append(ndcg_at_k([ids[i] for i in np.argsort(-scores, kind="stable")],
                                         qrels[qid], 10))
     means = {k: float(np.mean(v)) for k, v in ndcg.items()}
+    clear = [x for x, gap in zip(agree, gaps, strict=True) if gap >= CLEAR_GAP]
     return {"queries": len(qids), "top5_agreement": float(np.mean(agree)),
+            "median_top5_gap": float(np.median(gaps)), "clear_queries": len(clear),
+            "top5_agreement_clear": float(np.mean(clear)) if clear else None,
             "spearman_mean": float(np.mean(rho)), "spearman_min": float(np.min(rho)),
             "ndcg10": means, "ndcg10_change": means["int8"] - means["fp32"]}
 
@@ -274,7 +281,10 @@ def markdown(report: dict[str, Any]) -> str:
             f"{'yes' if memory['torch_imported'] else 'no'} |")
     for name, fid in report["fidelity"].items():
         lines += ["", f"{LABELS[name]} vs fp32 on {fid['queries']} judged queries (BM25 top "
-                  f"{report['fidelity_depth']}): top-5 agreement {fid['top5_agreement']:.3f}, "
+                  f"{report['fidelity_depth']}): top-5 agreement {fid['top5_agreement']:.3f} "
+                  f"(fp32's median 5th-6th gap {fid['median_top5_gap']:.4f}; "
+                  f"{fid['top5_agreement_clear'] or float('nan'):.3f} on the "
+                  f"{fid['clear_queries']} queries with a gap >= {CLEAR_GAP}), "
                   f"Spearman mean {fid['spearman_mean']:.3f} (min {fid['spearman_min']:.3f}), "
                   f"NDCG@10 BM25 {fid['ndcg10']['bm25']:.4f} / fp32 {fid['ndcg10']['fp32']:.4f}"
                   f" / quantized {fid['ndcg10']['int8']:.4f} "
@@ -317,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="rerankit-onnx-bench-") as tmp:
         onnx_dirs = {}
         for name, quantize in (("onnx-fp32", None), ("onnx-int8", "int8"),
-                               ("onnx-int8-mixed", "int8-mixed")):
+                               ("onnx-int8-full", "int8-full")):
             result = export_onnx(str(model), Path(tmp) / name, quantize=quantize)
             print(result.summary(), flush=True)
             onnx_dirs[name] = result.folder
@@ -334,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         fid = {name: fidelity(systems["onnx-fp32"], systems[name], qids, queries,
                               [ids[:args.fidelity_depth] for ids in doc_ids],
                               [d[:args.fidelity_depth] for d in docs], qrels)
-               for name in ("onnx-int8", "onnx-int8-mixed")}
+               for name in ("onnx-int8", "onnx-int8-full")}
         memory = measure_memory({"reference": model, "torch": model, **onnx_dirs}, timed_q,
                                 timed_docs, args.max_length, Path(tmp))
     pairs = sum(len(d) for d in timed_docs)

@@ -93,7 +93,7 @@ def test_int8_stays_close_to_fp32_on_real_weights(tmp_path, minilm_dir, dl19):
     int8_folder = export_onnx(str(minilm_dir), tmp_path / "int8", quantize="int8").folder
     int8 = Reranker(str(int8_folder))
     assert json.loads((int8_folder / "rerankit_onnx.json").read_text())["precision"] == "int8"
-    assert (int8_folder / "model.onnx").stat().st_size < 0.4 * (
+    assert (int8_folder / "model.onnx").stat().st_size < 0.5 * (
         tmp_path / "fp32" / "model.onnx").stat().st_size
     corpus = list(dl19["corpus"].values())
     queries = list(dl19["queries"].values())[:5]

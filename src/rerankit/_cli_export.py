@@ -31,9 +31,10 @@ def add_export_command(commands: Any) -> None:
     )
     command.add_argument("model", help="hub id, local folder or alias")
     command.add_argument("--format", choices=["onnx"], default="onnx")
-    command.add_argument("--quantize", choices=["none", "int8", "int8-mixed"], default="none",
-                         help="dynamic int8 quantization: every weight (int8), or all but the "
-                         "FFN output projections (int8-mixed: closer to fp32, less speed-up)")
+    command.add_argument("--quantize", choices=["none", "int8", "int8-full"], default="none",
+                         help="dynamic int8 quantization: all weights but the FFN output "
+                         "projections (int8: ranks like fp32), or every weight (int8-full: "
+                         "fastest, least faithful)")
     command.add_argument("--out", required=True, help="folder to write")
     command.add_argument("--no-optimize", action="store_true",
                          help="keep the traced graph (no onnxruntime transformer fusions)")

@@ -31,6 +31,9 @@ _EXTRA_FOR_MODULE = {
     "httpx": "clients",
     "onnxruntime": "onnx",
     "onnx": "export",
+    "langchain_core": "langchain",
+    "llama_index": "llamaindex",
+    "haystack": "haystack",
 }
 
 

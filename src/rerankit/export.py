@@ -4,7 +4,8 @@ The folder holds ``model.onnx``, ``tokenizer.json`` (plus the tokenizer's config
 ``config.json``, ``rerankit_onnx.json`` and a fitted calibration when the source has one.
 Steps: trace the model (torch.onnx, attention mask built in the form onnxruntime's
 transformer optimizer fuses), fuse attention / LayerNorm / GELU where the architecture
-allows, optionally quantize the weights to int8 (dynamic quantization), then check the
+allows, optionally quantize the weights to int8 (dynamic quantization; ``int8`` keeps the FFN
+output projections in fp32, ``int8-full`` quantizes them too), then check the
 exported model against torch on real pairs and record the largest difference. A fused
 graph that disagrees with torch is discarded for the plain one.
 """
@@ -29,9 +30,9 @@ from rerankit.rerankers.onnx import FORMAT_VERSION, METADATA_FILE, MODEL_FILE
 #: Architectures onnxruntime's transformer optimizer knows (model_type -> its name).
 _OPTIMIZER_TYPES = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert",
                     "distilbert": "bert", "electra": "bert", "camembert": "bert"}
-#: ``int8``: every MatMul/Attention weight; ``int8-mixed``: all but the FFN output
-#: projections (MatMuls fed by GELU, whose long-tailed activations lose most to int8).
-_QUANTIZE = (None, "int8", "int8-mixed")
+#: ``int8``: every MatMul/Attention weight but the FFN output projections (MatMuls fed by
+#: GELU, whose long-tailed activations lose most to int8); ``int8-full``: every one.
+_QUANTIZE = (None, "int8", "int8-full")
 _GELU_OPS = {"Gelu", "BiasGelu", "FastGelu", "QuickGelu", "Erf"}
 # Check sentences: short and long, so padding and position handling are both exercised.
 _CHECK_QUERIES = ("what is the boiling point of water", "who wrote the origin of species")
@@ -71,7 +72,7 @@ def export_onnx(model: str, out: str | Path, *, quantize: str | None = None,
     """Export ``model`` (hub id, folder or alias) to an ONNX folder ``out``."""
     if quantize not in _QUANTIZE:
         raise InvalidInputError(
-            f"quantize must be None, 'int8' or 'int8-mixed', got {quantize!r}")
+            f"quantize must be None, 'int8' or 'int8-full', got {quantize!r}")
     out = Path(out).expanduser()
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InvalidInputError(f"{out} exists and is not empty; pass overwrite=True "
@@ -168,7 +169,7 @@ def _export_into(source: _Source, folder: Path, work: Path, *, quantize: str | N
                 current, fused = optimized
     if quantize is not None:
         current = _quantize(current, work / "quantized.onnx",
-                            keep_ffn_output=quantize == "int8-mixed")
+                            keep_ffn_output=quantize == "int8")
     diff = _max_diff(source, current, feeds, expected)
     _save(current, folder / MODEL_FILE)
     source.tokenizer.save_pretrained(str(folder))
