@@ -167,6 +167,8 @@ def test_llama_index_query_engine(llama_nodes, llama_settings, reranker):
     assert_matches([n.node.node_id for n in sources], [n.score for n in sources],
                    [n.node.get_content() for n in retrieved],
                    [n.node.node_id for n in retrieved], reranker, top_n=4)
+    with pytest.raises(ValueError, match="needs the query"):
+        RerankitRerank(reranker=reranker).postprocess_nodes(retrieved)
 
 
 def test_llama_index_bm25_retriever_threshold_and_async(llama_nodes, llama_settings,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from rerankit._exceptions import InvalidInputError
 from rerankit._optional import require
 from rerankit.integrations._common import as_reranker, check_thresholds
 
@@ -57,7 +58,7 @@ class RerankitRerank(BaseNodePostprocessor):
     def _postprocess_nodes(self, nodes: list[NodeWithScore],
                            query_bundle: QueryBundle | None = None) -> list[NodeWithScore]:
         if query_bundle is None:
-            raise ValueError("RerankitRerank needs the query (a QueryBundle)")
+            raise InvalidInputError("RerankitRerank needs the query (a QueryBundle)")
         if not nodes:
             return []
         texts = [n.node.get_content(metadata_mode=self.metadata_mode) for n in nodes]
