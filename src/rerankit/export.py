@@ -13,6 +13,7 @@ graph that disagrees with torch is discarded for the plain one.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -293,11 +294,21 @@ def _quantize(model: Path, path: Path, *, keep_ffn_output: bool) -> Path:
 
     exclude = _gelu_fed_matmuls(onnx.load(str(model), load_external_data=False)) \
         if keep_ffn_output else []
-    quantize_dynamic(str(model), str(path), weight_type=QuantType.QInt8, per_channel=True,
-                     reduce_range=True, nodes_to_exclude=exclude,
-                     use_external_data_format=_is_large(model),
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    root = logging.getLogger()
+    root.addFilter(_hide_preprocessing_advice)  # the graph is already optimised and shaped
+    try:
+        quantize_dynamic(str(model), str(path), weight_type=QuantType.QInt8, per_channel=True,
+                         reduce_range=True, nodes_to_exclude=exclude,
+                         use_external_data_format=_is_large(model),
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    finally:
+        root.removeFilter(_hide_preprocessing_advice)
     return path
+
+
+def _hide_preprocessing_advice(record: logging.LogRecord) -> bool:
+    """False for onnxruntime's "consider pre-processing before quantization" warning."""
+    return "pre-processing before quantization" not in record.getMessage()
 
 
 def _gelu_fed_matmuls(proto: Any) -> list[str]:
