@@ -94,10 +94,16 @@ def test_client_retries_through_429(docs):
             loop = asyncio.get_running_loop()
             tasks = [loop.run_in_executor(None, remote.rerank, f"q{i}", docs[:5])
                      for i in range(5)]
-            await asyncio.sleep(0.3)
-            plain = httpx.post(running.url + "/v2/rerank", json={"query": "q",
-                                                                  "documents": ["a"]})
-            gate.set()
+            try:
+                # one call is scoring (held at the gate); wait until another fills the queue
+                for _ in range(300):
+                    if httpx.get(running.url + "/health").json()["queued"]["fake"] >= 1:
+                        break
+                    await asyncio.sleep(0.05)
+                plain = httpx.post(running.url + "/v2/rerank", json={"query": "q",
+                                                                      "documents": ["a"]})
+            finally:
+                gate.set()  # never leave the model (and the client threads) waiting
             return plain, await asyncio.gather(*tasks)
 
         plain, answers = asyncio.run(flood())

@@ -256,6 +256,7 @@ def test_health_waits_for_models_and_api_keys(docs):
         allowed = httpx.post(server.url + "/v2/rerank", json={"query": "q", "documents": docs},
                              headers={"Authorization": "Bearer secret"})
         assert allowed.status_code == 200
+        assert httpx.get(server.url + "/health").json()["queued"] == {"fake": 0}
 
 
 def test_body_size_limit(docs):

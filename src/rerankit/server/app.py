@@ -195,7 +195,9 @@ def create_app(models: Mapping[str, ModelSource], settings: ServerSettings | Non
         if state["ready"]:
             return {"status": "ok", "models": list(state["schedulers"]), "pid": os.getpid(),
                     "threads": {name: getattr(scheduler.reranker, "threads", None)
-                                for name, scheduler in state["schedulers"].items()}}
+                                for name, scheduler in state["schedulers"].items()},
+                    "queued": {name: scheduler.depth
+                               for name, scheduler in state["schedulers"].items()}}
         status = "loading" if state["error"] is None else f"failed: {state['error']}"
         return JSONResponse({"status": status}, status_code=503)
 
