@@ -30,8 +30,10 @@ class SlowFake:
 
     def __init__(self, delay: float = 0.0, gate: threading.Event | None = None) -> None:
         self.delay, self.gate, self.calls = delay, gate, []
+        self.started = threading.Event()  # set once a call has begun
 
     def rerank_many(self, queries, documents_per_query, **options):
+        self.started.set()
         if self.gate is not None:
             self.gate.wait()
         time.sleep(self.delay)
@@ -216,8 +218,10 @@ def test_queue_full_answers_429_with_retry_after(docs):
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
                 tasks = [asyncio.create_task(client.post(
                     "/v2/rerank", json={"query": "q", "documents": docs})) for _ in range(6)]
-                await asyncio.sleep(0.5)
-                gate.set()
+                try:  # one is scoring (held at the gate), one queued: the rest are refused
+                    await asyncio.wait(tasks, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    gate.set()
                 return await asyncio.gather(*tasks)
 
         responses = asyncio.run(flood())
@@ -311,7 +315,8 @@ def test_serve_model_specs():
 
 
 def test_shutdown_finishes_in_flight_requests(docs):
-    app = create_app({"fake": SlowFake(delay=1.0)})
+    fake = SlowFake(delay=1.0)
+    app = create_app({"fake": fake})
     server = Server(app).__enter__()
     server.wait_ready()
     answers = []
@@ -322,7 +327,7 @@ def test_shutdown_finishes_in_flight_requests(docs):
 
     caller = threading.Thread(target=call)
     caller.start()
-    time.sleep(0.3)  # the request is being scored
+    assert fake.started.wait(10)  # the request is being scored
     server.server.should_exit = True
     caller.join(10)
     server.thread.join(10)
