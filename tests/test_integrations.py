@@ -241,3 +241,34 @@ def test_haystack_serialises_and_loads_lazily(corpus):
     assert restored.run(QUERY, [])["documents"] == []
     with pytest.raises(ValueError, match="top_n"):
         RerankitRanker(top_k=0)
+
+
+# -- any reranker: an ONNX export, a hosted one ----------------------------------------
+
+def test_onnx_and_hosted_rerankers_drop_in(tmp_path, tiny_bert_dir, langchain_retriever):
+    """``model=`` takes an ONNX export folder; ``reranker=`` a hosted client (a rerankit
+    server running a real tiny model): each gives what that Reranker gives directly."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    pytest.importorskip("fastapi")
+    from rerankit.export import export_onnx
+    from rerankit.integrations.langchain import RerankitRerank
+    from rerankit.server import create_app
+    from test_server import Server
+
+    folder = export_onnx(str(tiny_bert_dir), tmp_path / "onnx").folder
+    candidates = langchain_retriever.invoke(QUERY)
+    texts, ids = [c.page_content for c in candidates], [c.id for c in candidates]
+    onnx = RerankitRerank(model=str(folder), top_n=4)
+    assert onnx.reranker.spec.backend == "onnx-cross-encoder"
+    docs = onnx.compress_documents(candidates, QUERY)
+    assert_matches([d.id for d in docs], [d.metadata["relevance_score"] for d in docs],
+                   texts, ids, Reranker(str(folder)), top_n=4)
+
+    with Server(create_app({"tiny": Reranker(str(tiny_bert_dir))})) as running:
+        running.wait_ready()
+        hosted = Reranker(f"rerankit:{running.url}")
+        docs = RerankitRerank(reranker=hosted, top_n=4).compress_documents(candidates, QUERY)
+        local = Reranker(str(tiny_bert_dir))
+        assert_matches([d.id for d in docs], [d.metadata["relevance_score"] for d in docs],
+                       texts, ids, local, top_n=4)
