@@ -265,10 +265,10 @@ def test_onnx_and_hosted_rerankers_drop_in(tmp_path, tiny_bert_dir, langchain_re
     assert_matches([d.id for d in docs], [d.metadata["relevance_score"] for d in docs],
                    texts, ids, Reranker(str(folder)), top_n=4)
 
-    with Server(create_app({"tiny": Reranker(str(tiny_bert_dir))})) as running:
+    local = Reranker(str(tiny_bert_dir))
+    with Server(create_app({"tiny": local})) as running:
         running.wait_ready()
         hosted = Reranker(f"rerankit:{running.url}")
         docs = RerankitRerank(reranker=hosted, top_n=4).compress_documents(candidates, QUERY)
-        local = Reranker(str(tiny_bert_dir))
-        assert_matches([d.id for d in docs], [d.metadata["relevance_score"] for d in docs],
-                       texts, ids, local, top_n=4)
+    assert_matches([d.id for d in docs], [d.metadata["relevance_score"] for d in docs],
+                   texts, ids, local, top_n=4)
