@@ -229,9 +229,13 @@ def test_haystack_pipeline(corpus, reranker):
     assert [d.score for d in candidates] == bm25_scores  # the inputs are not mutated
 
 
-def test_haystack_serialises_and_loads_lazily(corpus):
+def test_haystack_serialises_and_loads_lazily(corpus, tiny_bert_dir):
     pytest.importorskip("haystack")
     from rerankit.integrations.haystack import RerankitRanker
+
+    # a given reranker is saved as its model, not silently swapped for the default
+    given = RerankitRanker(reranker=Reranker(str(tiny_bert_dir))).to_dict()
+    assert given["init_parameters"]["model"] == str(tiny_bert_dir)
 
     ranker = RerankitRanker(model="default", top_k=3, meta_fields_to_embed=["title"])
     restored = RerankitRanker.from_dict(ranker.to_dict())

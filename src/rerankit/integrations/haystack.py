@@ -53,7 +53,11 @@ class RerankitRanker:
             self._reranker = as_reranker(None, self.model)
 
     def to_dict(self) -> dict[str, Any]:
-        return default_to_dict(self, model=self.model, top_k=self.top_k,
+        """The settings; a ``reranker=`` object is saved as its model name (its other
+        options, e.g. ``threads``, are not)."""
+        model = self.model if self.model is not None \
+            else getattr(self._reranker, "model_name", None)
+        return default_to_dict(self, model=model, top_k=self.top_k,
                                score_threshold=self.score_threshold,
                                meta_fields_to_embed=self.meta_fields_to_embed)
 
