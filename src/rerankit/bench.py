@@ -40,7 +40,7 @@ FIRST_STAGES: dict[str, dict[str, Any]] = {
     "bm25-regex": {"kind": "bm25", "tokenizer": "regex"},
     "bm25-english": {"kind": "bm25", "tokenizer": "english"},
     "bm25-kiwi": {"kind": "bm25", "tokenizer": "kiwi"},
-    "dense": {"kind": "dense", "model": "default"},
+    "dense": {"kind": "dense", "model": "auto"},
     "hybrid": {"kind": "hybrid", "fusion": "rrf"},
     "hybrid-weighted": {"kind": "hybrid", "fusion": "weighted"},
     "given": {"kind": "given"},
@@ -69,6 +69,8 @@ class BenchConfig:
     progress: bool = True
     engine: str = "local"
     engine_options: dict[str, Any] = field(default_factory=dict)
+    #: Lines added to the report's recommendation notes (e.g. what was not run and why).
+    notes: list[str] = field(default_factory=list)
 
     def check(self) -> None:
         """Refuse bad settings before any work starts."""
@@ -204,10 +206,13 @@ class _FirstStages:
         return index
 
     def _dense(self, name: str, model: str) -> Any:
-        from rerankit.retrieval import DenseIndex, load_index
+        from rerankit.retrieval import DenseIndex, choose_dense_model, load_index
 
+        if model == "auto":
+            model = choose_dense_model([doc.full_text for doc in self.dataset.corpus[:1000]])
+            logger.info("%s: encoder %s (chosen for this corpus)", name, model)
         cache = self._cache_folder()
-        folder = cache / _safe(name) if cache else None
+        folder = cache / _safe(f"dense-{model}") if cache else None
         if folder is not None and (folder / "manifest.json").is_file():
             return load_index(folder)
         index = DenseIndex.build(self.dataset.corpus, model=model,
@@ -317,6 +322,7 @@ def run_bench(dataset: EvalDataset, config: BenchConfig) -> dict[str, Any]:
     }
     report["environment"] = _environment(config)
     report["recommendation"] = recommend(report)
+    report["recommendation"]["notes"] += [str(note) for note in config.notes]
     return report
 
 

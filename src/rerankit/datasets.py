@@ -6,7 +6,8 @@ Every loader returns an :class:`EvalDataset`:
 - :func:`load_trec`: a TREC run with its qrels, corpus and queries (fixed candidates).
 - :func:`load_candidates_jsonl`: one query with its labelled candidates per JSONL line.
 - :func:`load_rag_pages`: questions that name a gold file and page, and the chunks of those
-  files (the allganize RAG-Evaluation-Dataset-KO layout); relevant = same file and page.
+  files (the allganize RAG-Evaluation-Dataset-KO layout, also as its harness's
+  ``ground_truth.json`` + ``prepared_chunks.json`` folder); relevant = same file and page.
 - :func:`load_ir_datasets`: any ``ir_datasets`` data set (needs ``rerankit[irds]``).
 - :func:`load_dataset`: one entry point that picks the loader from the spec.
 
@@ -18,9 +19,11 @@ from __future__ import annotations
 import csv
 import heapq
 import io
+import json
 import logging
 import math
 import random
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -370,58 +373,85 @@ _QUESTION_FILE = ("target_file_name",)
 _QUESTION_PAGE = ("target_page_no",)
 _CHUNK_ID = ("id", "_id", "doc_id")
 _CHUNK_TEXT = ("text", "contents")
-_CHUNK_FILE = ("file_name", "target_file_name", "source")
+_CHUNK_FILE = ("file_name", "target_file_name", "source", "file")
 _CHUNK_PAGE = ("page", "page_no", "target_page_no")
+
+#: The relevant document id of a question whose ``target_page_no`` is blank: no chunk has
+#: it, so the question stays judged (not dropped from the scores) and scores 0 everywhere.
+NO_TARGET_PAGE = "rerankit:no-target-page"
 
 
 def load_rag_pages(questions_path: str | Path, chunks_path: str | Path, *,
                    name: str | None = None) -> EvalDataset:
     """Questions that name a gold page, and the chunks of the documents (a corpus).
 
-    The allganize RAG-Evaluation-Dataset-KO layout. Questions (CSV, TSV or JSONL) need
+    The allganize RAG-Evaluation-Dataset-KO layout. Both files may be CSV, TSV, JSONL or
+    a JSON list of objects (``.json``, as the harness's ``ground_truth.json`` and
+    ``prepared_chunks.json``; errors name the item, from 1, and its line). Questions need
     ``question``, ``target_file_name`` and ``target_page_no`` (one page, or several
-    separated by commas); an ``id`` column is optional (default: the row number, from 1)
-    and every other column (``domain``, ``context_type``, ``target_answer``...) goes to the
-    query's metadata. Chunks (JSONL, CSV or TSV) need ``text`` (or ``contents``), a file
-    name (``file_name``, ``target_file_name`` or ``source``) and a page (``page``,
-    ``page_no`` or ``target_page_no``), at the top level or in a ``metadata`` object; the
-    id (``id``, ``_id`` or ``doc_id``) defaults to ``"<file> p<page> #<k>"``.
+    separated by commas; a number or a string such as ``"12"``); an ``id`` column is
+    optional (default: the row number, from 1) and every other column (``domain``,
+    ``context_type``, ``target_answer``...) goes to the query's metadata, for slices.
+    Chunks need ``text`` (or ``contents``), a file name (``file_name``,
+    ``target_file_name``, ``source`` or ``file``) and a page (``page``, ``page_no`` or
+    ``target_page_no``), at the top level or in a ``metadata`` object; the id (``id``,
+    ``_id`` or ``doc_id``) defaults to ``"<file> p<page> #<k>"`` (k counts the chunks of
+    that page in file order, from 1); other fields (``chunk_index``...) go to metadata.
 
     A chunk is relevant (grade 1) to a question iff it comes from the same file and page:
     pages compare as integers, file names after dropping directories, surrounding spaces
     and Unicode normalisation differences (NFC), so every chunk of the gold page counts.
     A question whose gold page has no chunk is kept (it cannot be found) and logged.
+
+    A question whose ``target_page_no`` is blank (empty, spaces or null; the field must
+    still be there) is kept as unfindable and counted in one warning: its only relevant
+    document is :data:`NO_TARGET_PAGE`, an id no chunk has, so it is among
+    :attr:`EvalDataset.judged_queries` and scores 0 for every system (a query with no
+    relevant document at all would be left out of the scores, as trec_eval does).
     """
     questions_path, chunks_path = Path(questions_path), Path(chunks_path)
     corpus, page_chunks = _read_chunks(chunks_path)
     queries: list[Query] = []
     qrels: dict[str, dict[str, int]] = {}
-    first_row: dict[str, int] = {}
+    first_row: dict[str, str] = {}
     unfound: list[str] = []
+    blank: list[str] = []
     files = {file_key for file_key, _ in page_chunks}
     unknown_files = 0
-    for row, (number, item) in enumerate(_read_table(questions_path), start=1):
-        where = f"{questions_path.name} line {number}"
+    for row, (label, item) in enumerate(_read_table(questions_path), start=1):
+        where = f"{questions_path.name} {label}"
         text = _field(item, _QUESTION_TEXT, where, str)
         if not text.strip():
             raise InvalidInputError(f"{where}: the question is empty")
         id_key = next((k for k in _QUESTION_ID if _present(item.get(k))), None)
         query_id = str(row) if id_key is None else _id_text(item[id_key], where)
-        first = first_row.setdefault(query_id, number)
-        if first != number:
-            raise InvalidInputError(f"{where}: question id {query_id!r} is also on line {first}")
+        first = first_row.setdefault(query_id, label)
+        if first != label:
+            raise InvalidInputError(f"{where}: question id {query_id!r} is also on {first}")
         file_key = _file_key(_field(item, _QUESTION_FILE, where, str), where)
-        pages = _pages(_field(item, _QUESTION_PAGE, where, object), where)
-        relevant = [doc_id for page in sorted(pages)
-                    for doc_id in page_chunks.get((file_key, page), [])]
-        if not relevant:
-            unfound.append(query_id)
-            unknown_files += file_key not in files
+        page_key = next((k for k in _QUESTION_PAGE if k in item), None)
+        if page_key is not None and not _present(item[page_key]):
+            blank.append(query_id)
+            relevant = [NO_TARGET_PAGE]
+        else:
+            pages = _pages(_field(item, _QUESTION_PAGE, where, object), where)
+            relevant = [doc_id for page in sorted(pages)
+                        for doc_id in page_chunks.get((file_key, page), [])]
+            if not relevant:
+                unfound.append(query_id)
+                unknown_files += file_key not in files
         metadata = {k: v for k, v in item.items() if k not in (*_QUESTION_TEXT, id_key)}
         queries.append(Query(query_id, clean_text(text), metadata))
         qrels[query_id] = dict.fromkeys(relevant, 1)
     if not queries:
         raise InvalidInputError(f"{questions_path.name} holds no questions")
+    if blank:
+        if any(doc.id == NO_TARGET_PAGE for doc in corpus):
+            raise InvalidInputError(f"{chunks_path.name}: the chunk id {NO_TARGET_PAGE!r} is "
+                                    "reserved for questions with no target_page_no")
+        logger.warning("%s: %d of %d questions have no target_page_no; kept as unfindable "
+                       "(they score 0 for every system): %s", questions_path.name, len(blank),
+                       len(queries), _some(blank))
     if unfound:
         logger.warning("%s: %d of %d questions have no chunk of their target page in %s, so no "
                        "system can find them (%d name a file with no chunks at all): %s",
@@ -429,7 +459,8 @@ def load_rag_pages(questions_path: str | Path, chunks_path: str | Path, *,
                        unknown_files, _some(unfound))
     if name is None:
         stem = questions_path.stem
-        name = questions_path.resolve().parent.name if stem == "questions" else stem
+        name = (questions_path.resolve().parent.name if stem in ("questions", "ground_truth")
+                else stem)
     return EvalDataset(name=name, queries=queries, qrels=qrels, corpus=corpus)
 
 
@@ -437,8 +468,8 @@ def _read_chunks(path: Path) -> tuple[list[CorpusDocument], dict[tuple[str, int]
     """The chunks as documents, and the chunk ids of every (file, page)."""
     items: list[dict[str, Any]] = []
     page_chunks: dict[tuple[str, int], list[str]] = {}
-    for number, item in _read_table(path):
-        where = f"{path.name} line {number}"
+    for label, item in _read_table(path):
+        where = f"{path.name} {label}"
         nested = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
         lookup = {**nested, **item}
         text = _field(lookup, _CHUNK_TEXT, where, str)
@@ -576,7 +607,8 @@ def _irds_document(doc: Any) -> CorpusDocument:
 # --------------------------------------------------------------------------- dispatch
 
 _ACCEPTED = ("a BEIR folder (corpus.jsonl, queries.jsonl, qrels/), a RAG pages folder "
-             "(questions.csv|jsonl and chunks.jsonl|csv), a candidates .jsonl file, "
+             "(questions.csv|jsonl|json and chunks.jsonl|csv|json, or ground_truth.json and "
+             "prepared_chunks.json), a candidates .jsonl file, "
              "'irds:<ir_datasets name>', or a mapping {'run', 'qrels', 'corpus', 'queries'} "
              "for a TREC run")
 
@@ -585,8 +617,10 @@ def load_dataset(spec: str | Path | Mapping[str, Any], **options: Any) -> EvalDa
     """Load what ``spec`` names, picking the loader from its form.
 
     - a folder with ``corpus.jsonl``: :func:`load_beir` (option ``split``);
-    - a folder with ``questions.{csv,tsv,jsonl}`` and ``chunks.{jsonl,csv,tsv}``:
-      :func:`load_rag_pages`;
+    - a folder with ``questions.{csv,tsv,jsonl,json}`` and ``chunks.{jsonl,csv,tsv,json}``,
+      or with ``ground_truth.json`` and ``prepared_chunks.json`` (the allganize
+      RAG-Evaluation-Dataset-KO harness; its ``pdf_mapping.json`` is not read, as questions
+      and chunks already share file names): :func:`load_rag_pages`;
     - a ``.jsonl`` file: :func:`load_candidates_jsonl` (option ``depth``);
     - ``"irds:<name>"``: :func:`load_ir_datasets` (option ``depth``);
     - a mapping with ``run``, ``qrels``, ``corpus`` and ``queries``: :func:`load_trec`
@@ -624,8 +658,12 @@ def load_dataset(spec: str | Path | Mapping[str, Any], **options: Any) -> EvalDa
         if (path / "corpus.jsonl").is_file():
             _check_options("a BEIR folder", options, {"split", "name"})
             return _renamed(load_beir(path, split=options.get("split", "test")), options)
-        questions = _first_file(path, "questions", (".csv", ".tsv", ".jsonl"))
-        chunks = _first_file(path, "chunks", (".jsonl", ".csv", ".tsv"))
+        questions = _first_file(path, "questions", (".csv", ".tsv", ".jsonl", ".json"))
+        chunks = _first_file(path, "chunks", (".jsonl", ".csv", ".tsv", ".json"))
+        if questions is None or chunks is None:
+            # the harness layout; pdf_mapping.json (file name -> download name) is not applied
+            questions = _first_file(path, "ground_truth", (".json",))
+            chunks = _first_file(path, "prepared_chunks", (".json",))
         if questions is not None and chunks is not None:
             _check_options("a RAG pages folder", options, {"name"})
             return load_rag_pages(questions, chunks, name=options.get("name"))
@@ -672,14 +710,19 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield number, line.rstrip("\r")
 
 
-def _read_table(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Rows of a JSONL, CSV or TSV file (by suffix) with their line numbers."""
+def _read_table(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Rows of a JSONL, CSV, TSV or JSON-list file (by suffix), each with where it is in
+    the file: ``"line 3"``, or ``"item 2 (line 7)"`` for a JSON list."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        yield from read_jsonl_objects(path)
+        for number, item in read_jsonl_objects(path):
+            yield f"line {number}", item
+        return
+    if suffix == ".json":
+        yield from _json_list_rows(path)
         return
     if suffix not in (".csv", ".tsv"):
-        raise InvalidInputError(f"{path.name}: expected a .csv, .tsv or .jsonl file")
+        raise InvalidInputError(f"{path.name}: expected a .csv, .tsv, .jsonl or .json file")
     text = _decoded(path)
     reader = csv.reader(io.StringIO(text, newline=""),
                         delimiter="\t" if suffix == ".tsv" else ",")
@@ -696,11 +739,43 @@ def _read_table(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if len(fields) != len(header):
                 raise InvalidInputError(f"{path.name} line {reader.line_num}: {len(fields)} "
                                         f"fields but the header has {len(header)}")
-            yield reader.line_num, dict(zip(header, fields, strict=True))
+            yield f"line {reader.line_num}", dict(zip(header, fields, strict=True))
     except csv.Error as exc:
         raise InvalidInputError(f"{path.name} line {reader.line_num}: {exc}") from None
     finally:
         csv.field_size_limit(limit)
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _json_list_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The objects of a file holding one JSON list, each labelled with its item number
+    (from 1) and the line it starts on."""
+    text = _decoded(path)
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{path.name} line {exc.lineno} is not JSON: {exc.msg} "
+                                f"(column {exc.colno})") from None
+    if not isinstance(rows, list):
+        raise InvalidInputError(f"{path.name}: expected a JSON list of objects, got "
+                                f"{type(rows).__name__}")
+    # valid JSON with a list at the top: walk the text again for the line of each item
+    decoder = json.JSONDecoder()
+    pos = _JSON_SPACE.match(text, text.index("[") + 1).end()
+    line, counted = 1, 0
+    for number, row in enumerate(rows, start=1):
+        line += text.count("\n", counted, pos)
+        counted = pos
+        label = f"item {number} (line {line})"
+        if not isinstance(row, dict):
+            raise InvalidInputError(f"{path.name} {label}: expected a JSON object, got "
+                                    f"{type(row).__name__}")
+        yield label, row
+        pos = _JSON_SPACE.match(text, decoder.raw_decode(text, pos)[1]).end()
+        if text[pos] == ",":
+            pos = _JSON_SPACE.match(text, pos + 1).end()
 
 
 # --------------------------------------------------------------------------- small helpers

