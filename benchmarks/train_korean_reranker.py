@@ -65,7 +65,7 @@ def curve(folder: Path) -> dict:
     """The training curve: loss per 50 steps and every dev evaluation."""
     rows = [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
     steps = [r for r in rows if "loss" in r and "step" in r]
-    evals = [r for r in rows if any(k.startswith("dev") or k == "ndcg@10" for k in r)]
+    evals = [{"step": r["eval"]["step"], **r["eval"]["metrics"]} for r in rows if "eval" in r]
     buckets = []
     for start in range(0, len(steps), 50):
         part = steps[start:start + 50]

@@ -28,6 +28,7 @@ from rerankit import (
     find_known_model,
 )
 from rerankit._exceptions import IndexMismatchError
+from rerankit.retrieval import load_index
 from rerankit.retrieval._store import write_manifest
 from rerankit.retrieval._vectors import ExactVectors, UsearchVectors
 from rerankit.retrieval.base import Retriever
@@ -396,3 +397,26 @@ def test_without_usearch_auto_stays_exact_and_usearch_names_the_extra(tiny_st_di
     assert [h.id for h in index.search(docs[3][1], 1)] == [docs[3][0]]
     with pytest.raises(MissingDependencyError, match=r"rerankit\[dense\]"):
         DenseIndex(str(tiny_st_dir), ann="usearch")
+
+
+def test_onnx_runtime_encodes_like_torch(tiny_st_dir, docs, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from rerankit.export import export_onnx
+
+    folder = tmp_path / "onnx"
+    export_onnx(str(tiny_st_dir), folder)
+    torch_index = DenseIndex.build(docs[:20], model=str(tiny_st_dir))
+    onnx_index = DenseIndex.build(docs[:20], model=str(folder))
+    assert (torch_index.runtime, onnx_index.runtime) == ("torch", "onnx")
+    np.testing.assert_allclose(onnx_index._exact.matrix, torch_index._exact.matrix, atol=1e-4)
+    query = "what causes the tides"
+    assert [h.id for h in onnx_index.search(query, 5)] == \
+        [h.id for h in torch_index.search(query, 5)]
+    onnx_index.save(tmp_path / "saved")
+    assert load_index(tmp_path / "saved").runtime == "onnx"
+    with pytest.raises(InvalidInputError, match="rerankit export"):
+        DenseIndex(str(tiny_st_dir), runtime="onnx")
+    with pytest.raises(InvalidInputError, match="runtime must be one of"):
+        DenseIndex(str(tiny_st_dir), runtime="gpu")
+    with pytest.raises(InvalidInputError, match="chooses from the documents"):
+        DenseIndex("auto")

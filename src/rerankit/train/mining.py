@@ -38,7 +38,7 @@ class MiningConfig:
     teacher: str | None = None
     teacher_margin: float = 0.95
     tokenizer: str = "auto"
-    dense_model: str = "default"
+    dense_model: str = "auto"  # multilingual-e5-small for Korean (when installed), else MiniLM
     seed: int = 42
 
     def __post_init__(self) -> None:
