@@ -59,3 +59,18 @@ def test_none_keeps_the_first_stage_order():
     assert [r.score for r in results] == [1.0, 0.5, 1 / 3, 0.25]
     assert results[1].document is docs[1]
     assert Reranker("no-rerank").rerank("q", docs, top_n=2, min_score=0.4)[-1].index == 1
+
+
+def test_bi_encoder_embeds_each_document_once_across_queries(minilm_dir, passages):
+    from rerankit import Reranker
+
+    reranker = Reranker("default")
+    calls = []
+    embed = reranker.backend._embed
+    reranker.backend._embed = lambda batch: calls.append(len(batch)) or embed(batch)
+    docs = passages[:12]
+    first = reranker.score("what causes the tides", docs)
+    second = reranker.score("how do vaccines work", docs)
+    assert sum(calls) == 2 + 12  # two query vectors, each document once
+    fresh = Reranker("default").score("how do vaccines work", docs)
+    assert second == pytest.approx(fresh, abs=1e-5) and first != second
