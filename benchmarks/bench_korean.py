@@ -50,7 +50,8 @@ from train_reranker import trained_model_dir  # noqa: E402
 DATA = HERE.parent.parent / "shared" / "datasets"
 KO = DATA / "ko-allganize-pages"
 RESULTS = HERE / "results"
-SECTIONS = ("fidelity", "encoders", "table", "msmarco", "throughput")
+SECTIONS = ("fidelity", "encoders", "first_stages", "table", "long_pages", "msmarco",
+            "throughput")
 
 
 def _jsonl(path: Path, limit: int | None = None) -> list[dict]:
@@ -203,6 +204,30 @@ def _rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def first_stages(quick: bool) -> dict[str, Any]:
+    """First stages alone, keeping their top 20 (the table keeps 5, which caps Recall@20)."""
+    from rerankit.bench import BenchConfig, run_bench
+
+    config = BenchConfig(
+        first_stages=["bm25-whitespace", "bm25-kiwi", "dense", "hybrid", "hybrid-weighted"],
+        rerankers=[], depth=20, top_k=20, metrics=["mrr@5", "hit@1", "recall@20"],
+        primary_metric="mrr@5", progress=False, max_queries=10 if quick else None)
+    return {"rows": _rows(run_bench(_ko_dataset(), config))}
+
+
+def long_pages(quick: bool) -> dict[str, Any]:
+    """The trained reranker on pages in windows of the length it was trained on (160
+    tokens, max over windows) instead of 512-token windows, on the best first stage."""
+    from rerankit.bench import BenchConfig, run_bench
+
+    trained = str(korean_model_dir())
+    config = BenchConfig(first_stages=["bm25-kiwi"], rerankers=[trained], depth=20, top_k=5,
+                         metrics=["mrr@5", "hit@1", "hit@5"], primary_metric="mrr@5",
+                         reranker_options={trained: {"max_length": 160}}, progress=False,
+                         max_queries=10 if quick else None)
+    return {"rows": _rows(run_bench(_ko_dataset(), config))}
+
+
 # -- NDCG@10 on held-out Korean MS MARCO and on DL19 -------------------------------------
 
 def _heldout_korean(limit: int):
@@ -313,13 +338,14 @@ def main(argv: list[str] | None = None) -> int:
     if not KO.is_dir():
         print(f"{KO} is absent", file=sys.stderr)
         return 2
-    functions = {"fidelity": fidelity, "encoders": encoders, "table": table,
-                 "msmarco": msmarco, "throughput": throughput}
+    functions = {"fidelity": fidelity, "encoders": encoders, "first_stages": first_stages,
+                 "table": table, "long_pages": long_pages, "msmarco": msmarco,
+                 "throughput": throughput}
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / ("bench_korean_quick.json" if args.quick else "bench_korean.json")
     report = json.loads(path.read_text()) if path.is_file() else {}
     for name in args.sections.split(","):
-        if name in ("msmarco", "throughput") and not is_complete(korean_model_dir()):
+        if name in ("msmarco", "throughput", "long_pages") and not is_complete(korean_model_dir()):
             print(f"skipping {name}: the trained Korean reranker is not in the cache "
                   "(python benchmarks/train_korean_reranker.py)", file=sys.stderr)
             continue

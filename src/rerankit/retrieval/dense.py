@@ -360,6 +360,8 @@ def _text_of(document: Any) -> str:
         return document
     if isinstance(document, dict):
         return str(document.get("text", ""))
+    if isinstance(document, (tuple, list)) and len(document) >= 2:  # (id, text)
+        return str(document[1])
     return str(getattr(document, "full_text", getattr(document, "text", "")))
 
 
@@ -370,7 +372,13 @@ def _check_int(label: str, value: Any, *, minimum: int) -> None:
 
 def _resolve(model: Any) -> ModelSpec:
     """Resolve ``model`` as an embedding model; refuse known rerankers."""
-    spec = resolve_model(model, backend="bi-encoder")
+    from rerankit.rerankers.onnx import is_onnx_folder
+
+    export = isinstance(model, (str, Path)) and is_onnx_folder(Path(str(model)).expanduser())
+    spec = resolve_model(model, backend=None if export else "bi-encoder")
+    if spec.backend == "onnx-cross-encoder":
+        raise UnsupportedModelError(f"{spec.source!r} is an exported cross-encoder, not an "
+                                    "embedding model; export a bi-encoder for dense retrieval")
     if spec.known is not None and spec.known.backend != "bi-encoder":
         raise UnsupportedModelError(
             f"{spec.name!r} is a {spec.known.backend} reranker, not an embedding model; "
