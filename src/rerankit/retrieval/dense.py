@@ -140,8 +140,8 @@ class DenseIndex:
         when installed, else the English default."""
         documents = list(documents)
         if kwargs.get("model") == "auto":
-            sample = [_text_of(doc) for doc in documents[:1000]]
-            kwargs["model"] = choose_dense_model(sample)
+            sample = DocumentStore().prepare(documents[:1000])  # the store's own parsing
+            kwargs["model"] = choose_dense_model([doc.full_text for doc in sample])
         index = cls(**kwargs)
         index.add(documents)
         return index
@@ -352,17 +352,6 @@ class DenseIndex:
 
 
 # -- encoder loading ---------------------------------------------------------------------
-
-
-def _text_of(document: Any) -> str:
-    """A document's text for choosing a model (a str, a dict's ``text``, ``full_text``)."""
-    if isinstance(document, str):
-        return document
-    if isinstance(document, dict):
-        return str(document.get("text", ""))
-    if isinstance(document, (tuple, list)) and len(document) >= 2:  # (id, text)
-        return str(document[1])
-    return str(getattr(document, "full_text", getattr(document, "text", "")))
 
 
 def _check_int(label: str, value: Any, *, minimum: int) -> None:
